@@ -38,7 +38,8 @@ impl fmt::Display for SendStatus {
 /// A message is `Pending` once the analysis has queued it, `Retry` while a retryable
 /// failure waits for its next attempt inside the validity period, and ends `Sent`
 /// (the provider accepted it), `Failed`, or `Received` (a provider that reports
-/// reception, such as Baidu's polling).
+/// reception, such as Baidu's polling). A dry run's messages are `Planned`: the analysis
+/// let them through, and they are never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MessageStatus {
     /// Queued, not attempted yet.
@@ -51,19 +52,23 @@ pub enum MessageStatus {
     Failed,
     /// Reported received on the device by the provider.
     Received,
+    /// A dry run's message: it would have been sent; it never is.
+    Planned,
 }
 
 impl MessageStatus {
     /// Every message status.
-    pub const ALL: [MessageStatus; 5] = [
+    pub const ALL: [MessageStatus; 6] = [
         Self::Pending,
         Self::Retry,
         Self::Sent,
         Self::Failed,
         Self::Received,
+        Self::Planned,
     ];
 
-    /// The spelling stored and shown (`Pending`, `Retry`, `Sent`, `Failed`, `Received`).
+    /// The spelling stored and shown (`Pending`, `Retry`, `Sent`, `Failed`, `Received`,
+    /// `Planned`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "Pending",
@@ -71,6 +76,7 @@ impl MessageStatus {
             Self::Sent => "Sent",
             Self::Failed => "Failed",
             Self::Received => "Received",
+            Self::Planned => "Planned",
         }
     }
 
@@ -78,7 +84,7 @@ impl MessageStatus {
     pub const fn is_final(self) -> bool {
         match self {
             Self::Pending | Self::Retry => false,
-            Self::Sent | Self::Failed | Self::Received => true,
+            Self::Sent | Self::Failed | Self::Received | Self::Planned => true,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! - [`state`]: [`AddressStatus`] and [`AddressState`], one token's quarantine record.
 //! - [`policy`]: [`QuarantinePolicy`], the configurable threshold and ages.
 //! - [`rules`]: the time rules (10-day error reset, 30-day Mailbox-full release), each in
-//!   one function that both `apply` and `cleanup` call.
+//!   one function that both `apply` and `cleanup` call, and the re-registration rule.
 //! - [`apply`](mod@apply): [`apply`], [`SendOutcome`] and the [`Effect`] it reports.
 //! - [`cleanup`](mod@cleanup): [`cleanup`], the daily job's rule for one address.
 
@@ -23,4 +23,5 @@ pub mod state;
 pub use apply::{Effect, Failure, SendOutcome, apply};
 pub use cleanup::cleanup;
 pub use policy::{PolicyError, QuarantinePolicy};
+pub use rules::released_by_registration;
 pub use state::{AddressState, AddressStatus};

@@ -40,3 +40,18 @@ pub fn mailbox_full_expired(
             .first_error_at
             .is_some_and(|at| now - at > policy.mailbox_full_release_after())
 }
+
+/// The re-registration rule: a token in `Quarantine` as unregistered (failure reason User
+/// unknown) that the app registers again after it stopped being valid is released. "After"
+/// means after APNs's 410 `timestamp` when there is one, else after the quarantine date
+/// (the time of the error that quarantined it).
+pub fn released_by_registration(
+    state: &AddressState,
+    unregistered_at: Option<DateTime<Utc>>,
+    registered_at: DateTime<Utc>,
+) -> bool {
+    let invalid_since = unregistered_at.or(state.last_error_at);
+    state.status == AddressStatus::Quarantine
+        && state.last_failure_reason == Some(FailureReason::UserUnknown)
+        && invalid_since.is_some_and(|since| registered_at > since)
+}

@@ -300,3 +300,41 @@ fn policy_validation_refuses_values_that_cannot_work() {
     );
     assert_eq!(policy().validate(), Ok(()));
 }
+
+#[test]
+fn rule_re_registration_after_the_410_timestamp_releases_an_unregistered_token() {
+    // DESIGN, re-registration: a token quarantined as unregistered that is registered again
+    // after its 410 timestamp (or, without one, after the quarantine date) is released.
+    use pushgate_quarantine::released_by_registration;
+    let quarantined = apply(&valid(), &hard(), t0() + days(2), &policy()).0;
+    let timestamp = t0() + days(1);
+    assert!(released_by_registration(
+        &quarantined,
+        Some(timestamp),
+        timestamp + days(1)
+    ));
+    assert!(!released_by_registration(
+        &quarantined,
+        Some(timestamp),
+        timestamp
+    ));
+    assert!(!released_by_registration(
+        &quarantined,
+        Some(timestamp),
+        t0()
+    ));
+    // Without a timestamp, the quarantine date counts.
+    assert!(!released_by_registration(
+        &quarantined,
+        None,
+        t0() + days(2)
+    ));
+    assert!(released_by_registration(&quarantined, None, t0() + days(3)));
+    // Only unregistered (User unknown) quarantines, and only Quarantine.
+    let refused = failure(Some(FailureType::Hard), Some(FailureReason::Refused));
+    let other = apply(&valid(), &refused, t0(), &policy()).0;
+    assert!(!released_by_registration(&other, None, t0() + days(5)));
+    let mut denylisted = quarantined.clone();
+    denylisted.status = AddressStatus::Denylisted;
+    assert!(!released_by_registration(&denylisted, None, t0() + days(5)));
+}
