@@ -1,0 +1,396 @@
+//! The quarantine list: read, write, release one address or many.
+
+use chrono::{DateTime, Utc};
+use pushgate_outcome::FailureType;
+use pushgate_quarantine::{AddressState, AddressStatus};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::error::StoreError;
+use crate::model::{Address, parse_column, reason_of, status_of};
+use crate::time::{from_millis, millis};
+use crate::{Dialect, Store};
+
+/// The columns of `addresses`, in the order [`address_from_row`] and [`bind_address`] use.
+pub(crate) const ADDRESS_COLUMNS: &str = "app_id, token, status, error_count, last_failure_type, \
+    last_failure_reason, first_error_text, last_error_text, first_error_at, last_error_at, \
+    unregistered_at, last_modified";
+
+/// Number of columns in [`ADDRESS_COLUMNS`].
+const ADDRESS_COLUMN_COUNT: usize = 12;
+
+pub(crate) fn address_from_row(row: &AnyRow) -> Result<Address, StoreError> {
+    let failure_type: Option<String> = row.try_get("last_failure_type")?;
+    let error_count: i64 = row.try_get("error_count")?;
+    Ok(Address {
+        app_id: row.try_get("app_id")?,
+        token: row.try_get("token")?,
+        state: AddressState {
+            status: status_of(row.try_get("status")?)?,
+            error_count: u32::try_from(error_count)
+                .map_err(|_| StoreError::corrupt(format!("error_count = {error_count}")))?,
+            last_failure_type: failure_type
+                .map(|t| parse_column::<FailureType>("last_failure_type", &t))
+                .transpose()?,
+            last_failure_reason: reason_of(row.try_get("last_failure_reason")?)?,
+            first_error_text: row.try_get("first_error_text")?,
+            last_error_text: row.try_get("last_error_text")?,
+            first_error_at: row
+                .try_get::<Option<i64>, _>("first_error_at")?
+                .map(from_millis),
+            last_error_at: row
+                .try_get::<Option<i64>, _>("last_error_at")?
+                .map(from_millis),
+            last_modified: from_millis(row.try_get("last_modified")?),
+        },
+        unregistered_at: row
+            .try_get::<Option<i64>, _>("unregistered_at")?
+            .map(from_millis),
+    })
+}
+
+/// `($n, $n+1, ...)` for one row of `width` values starting at `$first`.
+pub(crate) fn placeholders(first: usize, width: usize) -> String {
+    let list: Vec<String> = (first..first + width).map(|n| format!("${n}")).collect();
+    format!("({})", list.join(", "))
+}
+
+/// Inserts or updates addresses, all of one statement.
+pub(crate) async fn upsert_addresses(
+    tx: &mut Transaction<'static, Any>,
+    addresses: &[Address],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // 13 values a row; 1,000 rows stay under SQLite's and PostgreSQL's parameter limits.
+    for chunk in addresses.chunks(1000) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| placeholders(i * (ADDRESS_COLUMN_COUNT + 1) + 1, ADDRESS_COLUMN_COUNT + 1))
+            .collect();
+        let sql = format!(
+            "INSERT INTO addresses ({ADDRESS_COLUMNS}, created_at) VALUES {} \
+             ON CONFLICT (app_id, token) DO UPDATE SET status = excluded.status, \
+             error_count = excluded.error_count, last_failure_type = excluded.last_failure_type, \
+             last_failure_reason = excluded.last_failure_reason, \
+             first_error_text = excluded.first_error_text, last_error_text = excluded.last_error_text, \
+             first_error_at = excluded.first_error_at, last_error_at = excluded.last_error_at, \
+             unregistered_at = excluded.unregistered_at, last_modified = excluded.last_modified",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for address in chunk {
+            let state = &address.state;
+            query = query
+                .bind(address.app_id.clone())
+                .bind(address.token.clone())
+                .bind(state.status.as_str())
+                .bind(i64::from(state.error_count))
+                .bind(state.last_failure_type.map(|t| t.as_str()))
+                .bind(state.last_failure_reason.map(|r| i64::from(r.value())))
+                .bind(state.first_error_text.clone())
+                .bind(state.last_error_text.clone())
+                .bind(state.first_error_at.map(millis))
+                .bind(state.last_error_at.map(millis))
+                .bind(address.unregistered_at.map(millis))
+                .bind(millis(state.last_modified))
+                .bind(millis(now));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Reads the addresses of these tokens of one app, locking them for the transaction on
+/// PostgreSQL (SQLite's write transaction already holds the only write lock). Tokens
+/// without a row are absent from the result.
+pub(crate) async fn lock_addresses(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    app_id: &str,
+    tokens: &[&str],
+) -> Result<Vec<Address>, StoreError> {
+    let mut found = Vec::new();
+    let lock = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " ORDER BY token FOR UPDATE",
+    };
+    for chunk in tokens.chunks(1000) {
+        let list: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = $1 AND token IN ({}){lock}",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(app_id.to_owned());
+        for token in chunk {
+            query = query.bind((*token).to_owned());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            found.push(address_from_row(&row)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Filters of the quarantine list.
+#[derive(Debug, Clone, Default)]
+pub struct AddressFilter {
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<AddressStatus>,
+    /// Only this last failure reason value.
+    pub reason: Option<u8>,
+    /// Only addresses whose last error text contains this (case-sensitive).
+    pub text_contains: Option<String>,
+    /// Only addresses last modified at or after this.
+    pub modified_from: Option<DateTime<Utc>>,
+    /// Only addresses last modified at or before this.
+    pub modified_to: Option<DateTime<Utc>>,
+}
+
+/// What a bulk release does to the selected addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseAction {
+    /// Set them back to Valid (count reset; the last error stays as history).
+    Valid,
+    /// Delete them from the quarantine list.
+    Delete,
+}
+
+/// Why an address was released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReleaseCause {
+    /// An operator released one address.
+    Manual,
+    /// An operator released addresses by filter.
+    Bulk,
+    /// The app registered the token again after it stopped being valid.
+    ReRegistration,
+}
+
+impl ReleaseCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Bulk => "bulk",
+            Self::ReRegistration => "re-registration",
+        }
+    }
+}
+
+/// A value bound to a filter's placeholder.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// A filter's WHERE clause (`app_id = $1 AND ...`) and the values of `$2`, `$3`...
+struct FilterSql {
+    clause: String,
+    binds: Vec<Bind>,
+}
+
+fn filter_sql(filter: &AddressFilter, dialect: Dialect) -> FilterSql {
+    let mut clause = String::from("app_id = $1");
+    let mut binds = Vec::new();
+    let push = |binds: &mut Vec<Bind>, bind: Bind| {
+        binds.push(bind);
+        format!("${}", binds.len() + 1)
+    };
+    if !filter.statuses.is_empty() {
+        let list: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| push(&mut binds, Bind::Text(s.as_str().to_owned())))
+            .collect();
+        clause.push_str(&format!(" AND status IN ({})", list.join(", ")));
+    }
+    if let Some(text) = &filter.text_contains {
+        // A literal substring match (not LIKE: `%` and `_` are ordinary characters).
+        let position = match dialect {
+            Dialect::Sqlite => "instr",
+            Dialect::Postgres => "strpos",
+        };
+        let p = push(&mut binds, Bind::Text(text.clone()));
+        clause.push_str(&format!(" AND {position}(last_error_text, {p}) > 0"));
+    }
+    let bounds = [
+        (filter.reason.map(i64::from), "last_failure_reason ="),
+        (filter.modified_from.map(millis), "last_modified >="),
+        (filter.modified_to.map(millis), "last_modified <="),
+    ];
+    for (value, condition) in bounds {
+        if let Some(value) = value {
+            let p = push(&mut binds, Bind::Int(value));
+            clause.push_str(&format!(" AND {condition} {p}"));
+        }
+    }
+    FilterSql { clause, binds }
+}
+
+impl FilterSql {
+    /// The number of the first placeholder after the filter's.
+    fn next(&self) -> usize {
+        self.binds.len() + 2
+    }
+
+    fn bind<'q>(
+        &self,
+        mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+        app_id: &str,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+        query = query.bind(app_id.to_owned());
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text.clone()),
+                Bind::Int(number) => query.bind(*number),
+            };
+        }
+        query
+    }
+}
+
+impl Store {
+    /// The quarantine-list row of a token, if it has one.
+    pub async fn address(&self, app_id: &str, token: &str) -> Result<Option<Address>, StoreError> {
+        let sql =
+            format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = $1 AND token = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(app_id)
+            .bind(token)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(address_from_row).transpose()
+    }
+
+    /// A page of an app's quarantine list, ordered by token.
+    pub async fn addresses(
+        &self,
+        app_id: &str,
+        filter: &AddressFilter,
+        after_token: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Address>, StoreError> {
+        let where_sql = filter_sql(filter, self.dialect());
+        let next = where_sql.next();
+        let sql = format!(
+            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE {} AND token > ${next} \
+             ORDER BY token LIMIT ${}",
+            where_sql.clause,
+            next + 1
+        );
+        let query = where_sql
+            .bind(sqlx::query(AssertSqlSafe(sql)), app_id)
+            .bind(after_token.unwrap_or_default().to_owned())
+            .bind(limit);
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(address_from_row).collect()
+    }
+
+    /// Writes an address as given (an operator setting Denylisted or Allowlisted, an import).
+    pub async fn put_address(
+        &self,
+        address: &Address,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        upsert_addresses(&mut tx, std::slice::from_ref(address), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets one address back to Valid (manual release) and records the release. Returns the
+    /// address as it was, or `None` if the token has no row.
+    pub async fn release_address(
+        &self,
+        app_id: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Address>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let found = lock_addresses(&mut tx, self.dialect(), app_id, &[token]).await?;
+        let Some(before) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        release_in(&mut tx, &before, ReleaseCause::Manual, now).await?;
+        tx.commit().await?;
+        Ok(Some(before))
+    }
+
+    /// Releases every address of an app that matches `filter`: to Valid or deleted, each
+    /// release recorded. With `dry_run`, only counts. Returns how many match.
+    pub async fn release_bulk(
+        &self,
+        app_id: &str,
+        filter: &AddressFilter,
+        action: ReleaseAction,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let where_sql = filter_sql(filter, self.dialect());
+        let clause = &where_sql.clause;
+        let mut tx = self.begin_write().await?;
+        let count_sql = format!("SELECT COUNT(*) FROM addresses WHERE {clause}");
+        let count: i64 = where_sql
+            .bind(sqlx::query(AssertSqlSafe(count_sql)), app_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if dry_run || count == 0 {
+            tx.rollback().await?;
+            return Ok(count.unsigned_abs());
+        }
+        let next = where_sql.next();
+        let (action_name, change) = match action {
+            ReleaseAction::Valid => (
+                "valid",
+                format!(
+                    "UPDATE addresses SET status = 'Valid', error_count = 0, first_error_text = NULL, \
+                     first_error_at = NULL, last_modified = ${next} WHERE {clause}"
+                ),
+            ),
+            ReleaseAction::Delete => ("deleted", format!("DELETE FROM addresses WHERE {clause}")),
+        };
+        let record = format!(
+            "INSERT INTO address_releases (app_id, token, from_status, action, cause, released_at) \
+             SELECT app_id, token, status, '{action_name}', 'bulk', ${next} FROM addresses WHERE {clause}"
+        );
+        where_sql
+            .bind(sqlx::query(AssertSqlSafe(record)), app_id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        let mut change_query = where_sql.bind(sqlx::query(AssertSqlSafe(change)), app_id);
+        if action == ReleaseAction::Valid {
+            change_query = change_query.bind(millis(now));
+        }
+        change_query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(count.unsigned_abs())
+    }
+}
+
+/// Sets `before` back to Valid inside `tx` and records why.
+pub(crate) async fn release_in(
+    tx: &mut Transaction<'static, Any>,
+    before: &Address,
+    cause: ReleaseCause,
+    now: DateTime<Utc>,
+) -> Result<Address, StoreError> {
+    let released = Address {
+        state: before.state.cleared(now),
+        ..before.clone()
+    };
+    upsert_addresses(tx, std::slice::from_ref(&released), now).await?;
+    sqlx::query(
+        "INSERT INTO address_releases (app_id, token, from_status, action, cause, released_at) \
+         VALUES ($1, $2, $3, 'valid', $4, $5)",
+    )
+    .bind(before.app_id.clone())
+    .bind(before.token.clone())
+    .bind(before.state.status.as_str())
+    .bind(cause.as_str())
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(released)
+}

@@ -1,0 +1,141 @@
+//! Deliveries: creation with their explicit targets, reading, and state changes.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::Store;
+use crate::addresses::placeholders;
+use crate::error::StoreError;
+use crate::model::{Delivery, DeliveryState, NewDelivery, Target, parse_column};
+use crate::time::{from_millis, millis};
+
+const DELIVERY_COLUMNS: &str = "id, app_id, notification, target_kind, dry_run, state, \
+    validity_secs, requested_validity_secs, created_at, expires_at, analyzed_at, finished_at";
+
+fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
+    let notification: String = row.try_get("notification")?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        notification: serde_json::from_str(&notification)
+            .map_err(|e| StoreError::corrupt(format!("notification: {e}")))?,
+        target_kind: row.try_get("target_kind")?,
+        dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+        state: parse_column::<DeliveryState>("state", row.try_get("state")?)?,
+        validity_secs: row.try_get("validity_secs")?,
+        requested_validity_secs: row.try_get("requested_validity_secs")?,
+        created_at: from_millis(row.try_get("created_at")?),
+        expires_at: from_millis(row.try_get("expires_at")?),
+        analyzed_at: row
+            .try_get::<Option<i64>, _>("analyzed_at")?
+            .map(from_millis),
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")?
+            .map(from_millis),
+    })
+}
+
+impl Store {
+    /// Creates a delivery in state `analyzing`, with its explicit targets (profiles or
+    /// tokens) in request order. Returns it.
+    pub async fn create_delivery(
+        &self,
+        new: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<Delivery, StoreError> {
+        self.require_app(&new.app_id).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let expires_at = now + TimeDelta::seconds(new.validity_secs);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, app_id, notification, target_kind, dry_run, state, \
+             validity_secs, requested_validity_secs, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, 'analyzing', $6, $7, $8, $9)",
+        )
+        .bind(id.clone())
+        .bind(new.app_id.clone())
+        .bind(new.notification.to_string())
+        .bind(new.target.kind())
+        .bind(i64::from(new.dry_run))
+        .bind(new.validity_secs)
+        .bind(new.requested_validity_secs)
+        .bind(millis(now))
+        .bind(millis(expires_at))
+        .execute(&mut *tx)
+        .await?;
+
+        let (column, values) = match &new.target {
+            Target::All => ("profile_id", &[][..]),
+            Target::Profiles(profiles) => ("profile_id", profiles.as_slice()),
+            Target::Tokens(tokens) => ("token", tokens.as_slice()),
+        };
+        // Three values a row; 5,000 rows a statement.
+        for (chunk_index, chunk) in values.chunks(5000).enumerate() {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| placeholders(i * 3 + 1, 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO delivery_targets (delivery_id, seq, {column}) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (i, value) in chunk.iter().enumerate() {
+                let seq = (chunk_index * 5000 + i + 1) as i64;
+                query = query.bind(id.clone()).bind(seq).bind(value.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.delivery(&id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("a delivery vanished after its creation"))
+    }
+
+    /// The delivery with this id.
+    pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    /// The app's deliveries, newest first.
+    pub async fn deliveries(&self, app_id: &str, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE app_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(app_id)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// Deliveries whose analysis has not finished (to resume after a restart), oldest first.
+    pub async fn deliveries_to_analyze(&self) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'analyzing' ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// Marks `sending` deliveries whose messages are all final as `done`; returns how many.
+    pub async fn finish_complete_deliveries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'done', finished_at = $1 WHERE state = 'sending' \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
+             AND m.status IN ('Pending', 'Retry'))",
+        )
+        .bind(millis(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

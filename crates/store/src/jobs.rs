@@ -1,0 +1,304 @@
+//! Scheduled jobs' database side: the opt-out sweep, the cleanup's reads and writes, job
+//! runs with what they changed, and the lock that lets one node at a time run a job.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+use crate::addresses::{ADDRESS_COLUMNS, address_from_row, placeholders, upsert_addresses};
+use crate::error::StoreError;
+use crate::model::Address;
+use crate::time::{from_millis, millis};
+use crate::{Dialect, Store};
+
+/// The scheduled jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Job {
+    /// Every 6 hours: disable subscriptions of unregistered tokens.
+    OptoutSweep,
+    /// Daily: the 10-day and 30-day rules.
+    Cleanup,
+}
+
+impl Job {
+    /// The job's name (`optout-sweep`, `cleanup`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OptoutSweep => "optout-sweep",
+            Self::Cleanup => "cleanup",
+        }
+    }
+
+    /// The PostgreSQL advisory lock key of the job (arbitrary, fixed, distinct).
+    const fn lock_key(self) -> i64 {
+        match self {
+            Self::OptoutSweep => 0x7075_7368_0001,
+            Self::Cleanup => 0x7075_7368_0002,
+        }
+    }
+}
+
+/// The right to run a job: on PostgreSQL a session advisory lock, held on its own
+/// connection until [`JobLock::release`] (or until the process dies); on SQLite, a single
+/// node, nothing to hold.
+pub struct JobLock {
+    connection: Option<PoolConnection<Any>>,
+    key: i64,
+}
+
+impl JobLock {
+    /// Gives the lock back.
+    pub async fn release(self) -> Result<(), StoreError> {
+        if let Some(mut connection) = self.connection {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// One run of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRun {
+    /// Identifier.
+    pub id: i64,
+    /// Which job.
+    pub job: String,
+    /// The node that ran it.
+    pub node: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, if it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `ok` or `failed`.
+    pub outcome: String,
+    /// How many subscriptions or addresses it changed.
+    pub changed: i64,
+    /// A note (the error of a failed run).
+    pub detail: Option<String>,
+}
+
+/// One change a job run made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobChange {
+    /// The app.
+    pub app_id: String,
+    /// `subscription` or `address`.
+    pub subject: String,
+    /// The subscription id or the token.
+    pub subject_key: String,
+    /// What changed.
+    pub change: String,
+}
+
+impl Store {
+    /// Takes the job's lock if no other node holds it; `None` if one does.
+    pub async fn try_lock_job(&self, job: Job) -> Result<Option<JobLock>, StoreError> {
+        let key = job.lock_key();
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(Some(JobLock {
+                connection: None,
+                key,
+            }));
+        }
+        let mut connection = self.pool().acquire().await?;
+        let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1) AS locked")
+            .bind(key)
+            .fetch_one(&mut *connection)
+            .await?
+            .try_get("locked")?;
+        Ok(locked.then_some(JobLock {
+            connection: Some(connection),
+            key,
+        }))
+    }
+
+    /// Records the start of a run; returns its id.
+    pub async fn start_job_run(
+        &self,
+        job: Job,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO job_runs (job, node, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id",
+        )
+        .bind(job.as_str())
+        .bind(node)
+        .bind(millis(now))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// Records the end of a run.
+    pub async fn finish_job_run(
+        &self,
+        run_id: i64,
+        ok: bool,
+        changed: u64,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE job_runs SET finished_at = $2, outcome = $3, changed = $4, detail = $5 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(millis(now))
+        .bind(if ok { "ok" } else { "failed" })
+        .bind(i64::try_from(changed).unwrap_or(i64::MAX))
+        .bind(detail)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The latest runs of a job, newest first.
+    pub async fn job_runs(&self, job: Job, limit: i64) -> Result<Vec<JobRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, job, node, started_at, finished_at, outcome, changed, detail FROM job_runs \
+             WHERE job = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(job.as_str())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobRun {
+                    id: row.try_get("id")?,
+                    job: row.try_get("job")?,
+                    node: row.try_get("node")?,
+                    started_at: from_millis(row.try_get("started_at")?),
+                    finished_at: row
+                        .try_get::<Option<i64>, _>("finished_at")?
+                        .map(from_millis),
+                    outcome: row.try_get("outcome")?,
+                    changed: row.try_get("changed")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// What a run changed.
+    pub async fn job_changes(&self, run_id: i64) -> Result<Vec<JobChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT app_id, subject, subject_key, change FROM job_changes WHERE run_id = $1 ORDER BY subject_key",
+        )
+        .bind(run_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobChange {
+                    app_id: row.try_get("app_id")?,
+                    subject: row.try_get("subject")?,
+                    subject_key: row.try_get("subject_key")?,
+                    change: row.try_get("change")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The opt-out sweep (`mobileAppOptOutMgt`): sets `disabled` on every subscription
+    /// whose token is in `Quarantine` as unregistered or invalid (failure reason 1, User
+    /// unknown), recording each as a change of `run_id`. Returns how many.
+    pub async fn optout_sweep(&self, run_id: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE subscriptions SET disabled = 1, disabled_at = $1, updated_at = $1 \
+             WHERE disabled = 0 AND EXISTS (SELECT 1 FROM addresses a \
+               WHERE a.app_id = subscriptions.app_id AND a.token = subscriptions.token \
+               AND a.status = 'Quarantine' AND a.last_failure_reason = 1) \
+             RETURNING id, app_id",
+        )
+        .bind(millis(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let disabled: Vec<(i64, String)> = rows
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("app_id")?)))
+            .collect::<Result<_, StoreError>>()?;
+        for chunk in disabled.chunks(5000) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| placeholders(i * 2 + 2, 2))
+                .collect();
+            let sql = format!(
+                "WITH v (app_id, id) AS (VALUES {}) \
+                 INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) \
+                 SELECT $1, v.app_id, 'subscription', v.id, 'disabled' FROM v",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(run_id);
+            for (id, app_id) in chunk {
+                query = query.bind(app_id.clone()).bind(id.to_string());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(disabled.len() as u64)
+    }
+
+    /// A page of the addresses the cleanup must look at: `Valid` or `With errors` with an
+    /// open error episode, ordered by (app, token), after `after`.
+    pub async fn cleanup_candidates(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Address>, StoreError> {
+        let (app, token) = after.unwrap_or(("", ""));
+        let sql = format!(
+            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE status IN ('Valid', 'With errors') \
+             AND first_error_at IS NOT NULL AND (app_id > $1 OR (app_id = $1 AND token > $2)) \
+             ORDER BY app_id, token LIMIT $3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(app)
+            .bind(token)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(address_from_row).collect()
+    }
+
+    /// Writes the addresses the cleanup released, recording each as a change of `run_id`.
+    pub async fn write_cleanup(
+        &self,
+        run_id: i64,
+        released: &[(Address, String)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if released.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let addresses: Vec<Address> = released.iter().map(|(a, _)| a.clone()).collect();
+        upsert_addresses(&mut tx, &addresses, now).await?;
+        for chunk in released.chunks(5000) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| placeholders(i * 3 + 2, 3))
+                .collect();
+            let sql = format!(
+                "WITH v (app_id, token, change) AS (VALUES {}) \
+                 INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) \
+                 SELECT $1, v.app_id, 'address', v.token, v.change FROM v",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(run_id);
+            for (address, change) in chunk {
+                query = query
+                    .bind(address.app_id.clone())
+                    .bind(address.token.clone())
+                    .bind(change.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

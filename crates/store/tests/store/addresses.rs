@@ -1,0 +1,218 @@
+//! The quarantine list: reading, filters, release one and in bulk.
+
+use pushgate_quarantine::AddressStatus;
+use pushgate_store::addresses::{AddressFilter, ReleaseAction};
+use pushgate_store::{Address, Store};
+
+use crate::both_backends;
+use crate::subscriptions::unregistered;
+use crate::support::{apps, days, t0};
+
+fn with_text(token: &str, text: &str, at: chrono::DateTime<chrono::Utc>) -> Address {
+    let mut address = unregistered("android-app", token, at, None);
+    address.state.last_error_text = Some(text.to_owned());
+    address
+}
+
+async fn seed(store: &Store) {
+    apps(store).await;
+    store
+        .put_address(&with_text("t1", "outage 50% of FCM", t0()), t0())
+        .await
+        .unwrap();
+    store
+        .put_address(&with_text("t2", "outage 50_ of FCM", t0() + days(1)), t0())
+        .await
+        .unwrap();
+    store
+        .put_address(&with_text("t3", "UNREGISTERED", t0() + days(2)), t0())
+        .await
+        .unwrap();
+    let mut denylisted = with_text("t4", "outage 50% of FCM", t0() + days(1));
+    denylisted.state.status = AddressStatus::Denylisted;
+    store.put_address(&denylisted, t0()).await.unwrap();
+    store
+        .put_address(&unregistered("ios-app", "t1", t0(), None), t0())
+        .await
+        .unwrap();
+}
+
+fn quarantined_only() -> AddressFilter {
+    AddressFilter {
+        statuses: vec![AddressStatus::Quarantine],
+        ..AddressFilter::default()
+    }
+}
+
+both_backends!(
+    the_quarantine_list_pages_and_filters,
+    releasing_one_address_sets_it_valid,
+    bulk_release_by_error_text_and_time_window_to_valid,
+    bulk_release_can_delete_and_dry_run_counts_only,
+);
+
+async fn the_quarantine_list_pages_and_filters(store: Store) {
+    seed(&store).await;
+    let all = store
+        .addresses("android-app", &AddressFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.token.as_str()).collect::<Vec<_>>(),
+        ["t1", "t2", "t3", "t4"]
+    );
+    let page = store
+        .addresses("android-app", &AddressFilter::default(), Some("t2"), 1)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].token, "t3");
+    let denylisted = AddressFilter {
+        statuses: vec![AddressStatus::Denylisted],
+        ..AddressFilter::default()
+    };
+    assert_eq!(
+        store
+            .addresses("android-app", &denylisted, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let text = AddressFilter {
+        text_contains: Some("50%".into()),
+        ..quarantined_only()
+    };
+    let found = store
+        .addresses("android-app", &text, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|a| a.token.as_str()).collect::<Vec<_>>(),
+        ["t1"],
+        "% is a literal"
+    );
+    let window = AddressFilter {
+        modified_from: Some(t0() + days(1)),
+        modified_to: Some(t0() + days(1)),
+        ..quarantined_only()
+    };
+    let found = store
+        .addresses("android-app", &window, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|a| a.token.as_str()).collect::<Vec<_>>(),
+        ["t2"]
+    );
+    let reason = AddressFilter {
+        reason: Some(1),
+        ..AddressFilter::default()
+    };
+    assert_eq!(
+        store
+            .addresses("android-app", &reason, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+async fn releasing_one_address_sets_it_valid(store: Store) {
+    // quarantine-rules.md, "Manual and bulk release": one address back to Valid.
+    seed(&store).await;
+    let before = store
+        .release_address("android-app", "t3", t0() + days(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.state.status, AddressStatus::Quarantine);
+    let after = store.address("android-app", "t3").await.unwrap().unwrap();
+    assert_eq!(after.state.status, AddressStatus::Valid);
+    assert_eq!(after.state.error_count, 0);
+    assert_eq!(after.state.last_modified, t0() + days(5));
+    assert_eq!(
+        after.state.last_error_text.as_deref(),
+        Some("UNREGISTERED"),
+        "history stays"
+    );
+    assert!(
+        store
+            .release_address("android-app", "nope", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn bulk_release_by_error_text_and_time_window_to_valid(store: Store) {
+    // quarantine-rules.md, "Manual and bulk release": select by error text (contains), app
+    // and last-modified window, set them Valid.
+    seed(&store).await;
+    let filter = AddressFilter {
+        text_contains: Some("outage".into()),
+        modified_from: Some(t0()),
+        modified_to: Some(t0() + days(1)),
+        ..quarantined_only()
+    };
+    let released = store
+        .release_bulk(
+            "android-app",
+            &filter,
+            ReleaseAction::Valid,
+            false,
+            t0() + days(9),
+        )
+        .await
+        .unwrap();
+    assert_eq!(released, 2);
+    for (token, status) in [
+        ("t1", AddressStatus::Valid),
+        ("t2", AddressStatus::Valid),
+        ("t3", AddressStatus::Quarantine),
+        ("t4", AddressStatus::Denylisted),
+    ] {
+        let address = store.address("android-app", token).await.unwrap().unwrap();
+        assert_eq!(address.state.status, status, "{token}");
+    }
+    let other_app = store.address("ios-app", "t1").await.unwrap().unwrap();
+    assert_eq!(
+        other_app.state.status,
+        AddressStatus::Quarantine,
+        "only the filtered app"
+    );
+    let t1 = store.address("android-app", "t1").await.unwrap().unwrap();
+    assert_eq!(t1.state.last_modified, t0() + days(9));
+    assert_eq!(t1.state.error_count, 0);
+}
+
+async fn bulk_release_can_delete_and_dry_run_counts_only(store: Store) {
+    seed(&store).await;
+    let filter = AddressFilter {
+        text_contains: Some("outage".into()),
+        ..quarantined_only()
+    };
+    let counted = store
+        .release_bulk("android-app", &filter, ReleaseAction::Delete, true, t0())
+        .await
+        .unwrap();
+    assert_eq!(counted, 2);
+    assert!(
+        store.address("android-app", "t1").await.unwrap().is_some(),
+        "a dry run changes nothing"
+    );
+    let deleted = store
+        .release_bulk("android-app", &filter, ReleaseAction::Delete, false, t0())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    assert!(store.address("android-app", "t1").await.unwrap().is_none());
+    assert!(store.address("android-app", "t2").await.unwrap().is_none());
+    assert!(store.address("android-app", "t3").await.unwrap().is_some());
+    let none = store
+        .release_bulk("android-app", &filter, ReleaseAction::Delete, false, t0())
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}

@@ -1,0 +1,260 @@
+//! The durable queue: leases, fenced results, one transaction for results and addresses,
+//! the validity period.
+
+use std::time::Duration;
+
+use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
+use pushgate_quarantine::{AddressState, AddressStatus};
+use pushgate_store::queue::MessageResult;
+use pushgate_store::{Address, DeliveryState, Page, Store, Target, reports::MessageFilter};
+
+use crate::analysis::{analyze, new_delivery};
+use crate::both_backends;
+use crate::support::{apps, secs, t0};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn queued(store: &Store, tokens: &[&str]) -> pushgate_store::Delivery {
+    apps(store).await;
+    for token in tokens {
+        store
+            .register_subscription("ios-app", &format!("p-{token}"), token, t0(), t0())
+            .await
+            .unwrap();
+    }
+    let delivery = store
+        .create_delivery(&new_delivery("ios-app", Target::All, false), t0())
+        .await
+        .unwrap();
+    analyze(store, &delivery, 1000).await
+}
+
+fn sent(id: i64, attempts: i64) -> MessageResult {
+    MessageResult {
+        id,
+        attempts,
+        status: MessageStatus::Sent,
+        next_attempt_at: None,
+        provider_id: Some(format!("apns-{id}")),
+        outcome_id: Some(OutcomeId::ApnsDeviceOn),
+        failure_type: None,
+        failure_reason: None,
+        error_text: None,
+        quarantined: false,
+    }
+}
+
+both_backends!(
+    a_claim_leases_messages_until_the_lease_runs_out,
+    a_result_is_written_only_by_the_claimer_of_that_attempt,
+    results_and_addresses_commit_together_or_not_at_all,
+    the_validity_period_fails_waiting_messages_but_not_those_in_flight,
+    a_delivery_is_done_when_every_message_is_final,
+);
+
+async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
+    queued(&store, &["a1", "a2", "a3"]).await;
+    let first = store.claim("w1", 2, LEASE, t0()).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|c| c.attempts == 1));
+    let second = store.claim("w2", 10, LEASE, t0()).await.unwrap();
+    assert_eq!(second.len(), 1, "leased messages are not claimed again");
+    assert!(
+        store
+            .claim("w2", 10, LEASE, t0() + secs(29))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The first worker died: its messages come back when the lease runs out.
+    let again = store.claim("w3", 10, LEASE, t0() + secs(31)).await.unwrap();
+    let mut ids: Vec<i64> = again.iter().map(|c| c.id).collect();
+    ids.sort();
+    let mut expected: Vec<i64> = first.iter().chain(second.iter()).map(|c| c.id).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(again.iter().all(|c| c.attempts == 2));
+}
+
+async fn a_result_is_written_only_by_the_claimer_of_that_attempt(store: Store) {
+    let delivery = queued(&store, &["a1"]).await;
+    let stale = store.claim("w1", 1, LEASE, t0()).await.unwrap().remove(0);
+    let fresh = store
+        .claim("w2", 1, LEASE, t0() + secs(31))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(fresh.id, stale.id);
+
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let written = tx
+        .write_results(&[sent(stale.id, stale.attempts)], t0() + secs(32))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        written.is_empty(),
+        "w1's lease was taken over: its result is not written"
+    );
+
+    let mut tx = store.begin_results("w2").await.unwrap();
+    let written = tx
+        .write_results(&[sent(fresh.id, fresh.attempts)], t0() + secs(33))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(written, vec![fresh.id]);
+    let messages = store
+        .messages(&delivery.id, &MessageFilter::default(), Page::default())
+        .await
+        .unwrap();
+    assert_eq!(messages[0].status, MessageStatus::Sent);
+    assert_eq!(messages[0].attempts, 2);
+    assert_eq!(
+        messages[0].provider_id.as_deref(),
+        Some(format!("apns-{}", fresh.id).as_str())
+    );
+    assert!(
+        store
+            .claim("w3", 10, LEASE, t0() + secs(300))
+            .await
+            .unwrap()
+            .is_empty(),
+        "final messages are never claimed"
+    );
+}
+
+async fn results_and_addresses_commit_together_or_not_at_all(store: Store) {
+    let delivery = queued(&store, &["a1", "a2"]).await;
+    let claimed = store.claim("w1", 10, LEASE, t0()).await.unwrap();
+    let quarantined = Address {
+        app_id: "ios-app".into(),
+        token: "a1".into(),
+        state: AddressState {
+            status: AddressStatus::Quarantine,
+            error_count: 1,
+            last_failure_type: Some(FailureType::Hard),
+            last_failure_reason: Some(FailureReason::UserUnknown),
+            first_error_text: Some("Unregistered".into()),
+            last_error_text: Some("Unregistered".into()),
+            first_error_at: Some(t0()),
+            last_error_at: Some(t0()),
+            last_modified: t0(),
+        },
+        unregistered_at: Some(t0() - secs(60)),
+    };
+    let results: Vec<MessageResult> = claimed.iter().map(|c| sent(c.id, c.attempts)).collect();
+
+    // Dropped without commit: nothing is written.
+    {
+        let mut tx = store.begin_results("w1").await.unwrap();
+        assert!(
+            tx.lock_addresses("ios-app", &["a1", "a2"])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        tx.write_addresses(std::slice::from_ref(&quarantined), t0())
+            .await
+            .unwrap();
+        tx.write_results(&results, t0()).await.unwrap();
+    }
+    assert!(store.address("ios-app", "a1").await.unwrap().is_none());
+    let messages = store
+        .messages(&delivery.id, &MessageFilter::default(), Page::default())
+        .await
+        .unwrap();
+    assert!(messages.iter().all(|m| m.status == MessageStatus::Pending));
+
+    let mut tx = store.begin_results("w1").await.unwrap();
+    tx.write_addresses(std::slice::from_ref(&quarantined), t0())
+        .await
+        .unwrap();
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap().len(), 2);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.address("ios-app", "a1").await.unwrap(),
+        Some(quarantined.clone())
+    );
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let locked = tx.lock_addresses("ios-app", &["a1", "a2"]).await.unwrap();
+    assert_eq!(locked, vec![quarantined]);
+}
+
+async fn the_validity_period_fails_waiting_messages_but_not_those_in_flight(store: Store) {
+    // quarantine-rules.md, "Retries": still undelivered when the validity period ends -> Failed.
+    let delivery = queued(&store, &["a1", "a2"]).await;
+    let in_flight = store
+        .claim("w1", 1, Duration::from_secs(7200), t0())
+        .await
+        .unwrap()
+        .remove(0);
+    let expired_at = delivery.expires_at + secs(1);
+    assert_eq!(
+        store
+            .expire_messages(delivery.expires_at - secs(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.expire_messages(expired_at).await.unwrap(), 1);
+    let messages = store
+        .messages(&delivery.id, &MessageFilter::default(), Page::default())
+        .await
+        .unwrap();
+    for message in &messages {
+        if message.id == in_flight.id {
+            assert_eq!(
+                message.status,
+                MessageStatus::Pending,
+                "in flight: its worker writes the result"
+            );
+        } else {
+            assert_eq!(message.status, MessageStatus::Failed);
+            assert_eq!(
+                message.error_text.as_deref(),
+                Some("validity period ended before the message was sent")
+            );
+        }
+    }
+}
+
+async fn a_delivery_is_done_when_every_message_is_final(store: Store) {
+    let delivery = queued(&store, &["a1", "a2"]).await;
+    let claimed = store.claim("w1", 10, LEASE, t0()).await.unwrap();
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let mut retry = sent(claimed[1].id, claimed[1].attempts);
+    retry.status = MessageStatus::Retry;
+    retry.next_attempt_at = Some(t0() + secs(60));
+    tx.write_results(&[sent(claimed[0].id, claimed[0].attempts), retry], t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.finish_complete_deliveries(t0()).await.unwrap(), 0);
+    assert!(
+        store
+            .claim("w1", 10, LEASE, t0() + secs(59))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let again = store.claim("w1", 10, LEASE, t0() + secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    let mut tx = store.begin_results("w1").await.unwrap();
+    tx.write_results(&[sent(again[0].id, again[0].attempts)], t0() + secs(61))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .finish_complete_deliveries(t0() + secs(62))
+            .await
+            .unwrap(),
+        1
+    );
+    let done = store.delivery(&delivery.id).await.unwrap().unwrap();
+    assert_eq!(done.state, DeliveryState::Done);
+    assert_eq!(done.finished_at, Some(t0() + secs(62)));
+}
