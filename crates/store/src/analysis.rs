@@ -12,10 +12,10 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::Store;
 use crate::error::StoreError;
 use crate::model::{Delivery, DeliveryState, ExclusionKind};
 use crate::time::millis;
+use crate::{Dialect, Store};
 
 /// The SQL condition under which a target row (`b`, with its profile `p` and its address
 /// `a`) is excluded for `kind`. The kinds are checked in [`ExclusionKind::ALL`]'s order; the
@@ -116,9 +116,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
-        let cursor: i64 = sqlx::query_scalar(
-            "SELECT analysis_cursor FROM deliveries WHERE id = $1 AND state = 'analyzing'",
-        )
+        // On PostgreSQL the row lock makes a second node wait, then see the new cursor.
+        let lock = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let cursor: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT analysis_cursor FROM deliveries WHERE id = $1 AND state = 'analyzing'{lock}"
+        )))
         .bind(&delivery.id)
         .fetch_optional(&mut *tx)
         .await?

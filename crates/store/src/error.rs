@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A row holds a value the code does not know (a status, a reason...).
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+    /// A caller passed a value the store cannot use.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
     /// The app is not known to the store.
     #[error("unknown app {0:?}")]
     UnknownApp(String),

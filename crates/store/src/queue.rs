@@ -83,7 +83,10 @@ impl Store {
              ORDER BY next_attempt_at LIMIT $4{lock}) \
              RETURNING id, delivery_id, token, attempts"
         );
-        let lease_until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+        let lease_until = TimeDelta::from_std(lease)
+            .ok()
+            .and_then(|lease| now.checked_add_signed(lease))
+            .ok_or_else(|| StoreError::Invalid(format!("a lease of {lease:?} is out of range")))?;
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(owner)
             .bind(millis(lease_until))
