@@ -1,0 +1,230 @@
+//! The scheduled jobs: the opt-out sweep (every 6 hours) and the daily cleanup, run by a
+//! scheduler that sleeps until the next deadline; with PostgreSQL, one node at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use pushgate_quarantine::rules::{error_count_expired, mailbox_full_expired};
+use pushgate_quarantine::{QuarantinePolicy, cleanup};
+use pushgate_store::jobs::Job;
+use pushgate_store::{Address, Store};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::error::DispatchError;
+
+/// How often each job runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSchedule {
+    /// Seconds between opt-out sweeps (spec: every 6 hours).
+    pub optout_sweep_interval_secs: u64,
+    /// Seconds between cleanups (spec: daily).
+    pub cleanup_interval_secs: u64,
+}
+
+impl Default for JobSchedule {
+    fn default() -> Self {
+        Self {
+            optout_sweep_interval_secs: 6 * 3600,
+            cleanup_interval_secs: 24 * 3600,
+        }
+    }
+}
+
+impl JobSchedule {
+    /// The interval of a job.
+    pub fn interval(&self, job: Job) -> Duration {
+        Duration::from_secs(match job {
+            Job::OptoutSweep => self.optout_sweep_interval_secs,
+            Job::Cleanup => self.cleanup_interval_secs,
+        })
+    }
+}
+
+/// What a job run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobReport {
+    /// Which job.
+    pub job: Job,
+    /// The run's id in the job log.
+    pub run_id: i64,
+    /// How many subscriptions or addresses it changed.
+    pub changed: u64,
+}
+
+/// Runs the scheduled jobs.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Store,
+    policy: QuarantinePolicy,
+    node: String,
+    clock: Arc<dyn Clock>,
+}
+
+/// Addresses the cleanup reads at a time.
+const CLEANUP_PAGE: i64 = 1000;
+
+impl Jobs {
+    /// Jobs on `store`, recorded as run by `node`.
+    pub fn new(
+        store: Store,
+        policy: QuarantinePolicy,
+        node: impl Into<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            policy,
+            node: node.into(),
+            clock,
+        }
+    }
+
+    /// Runs one job now, if no other node is running it (`None` then). The run and what it
+    /// changed are recorded; a failed run is recorded as failed.
+    pub async fn run(&self, job: Job) -> Result<Option<JobReport>, DispatchError> {
+        let Some(lock) = self.store.try_lock_job(job).await? else {
+            info!(job = job.as_str(), "job already running on another node");
+            return Ok(None);
+        };
+        let started = self.clock.now();
+        let run_id = self.store.start_job_run(job, &self.node, started).await?;
+        let result = match job {
+            Job::OptoutSweep => self
+                .store
+                .optout_sweep(run_id, started)
+                .await
+                .map_err(DispatchError::from),
+            Job::Cleanup => self.cleanup(run_id, started).await,
+        };
+        let finished = self.clock.now();
+        let report = match result {
+            Ok(changed) => {
+                self.store
+                    .finish_job_run(run_id, true, changed, None, finished)
+                    .await?;
+                info!(job = job.as_str(), run_id, changed, "job done");
+                Ok(Some(JobReport {
+                    job,
+                    run_id,
+                    changed,
+                }))
+            }
+            Err(error) => {
+                let detail = error.to_string();
+                self.store
+                    .finish_job_run(run_id, false, 0, Some(&detail), finished)
+                    .await?;
+                warn!(job = job.as_str(), run_id, error = %detail, "job failed");
+                Err(error)
+            }
+        };
+        lock.release().await?;
+        report
+    }
+
+    /// The database cleanup: every address with an open error episode goes through the
+    /// quarantine's `cleanup` rule; the ones it releases are written and recorded.
+    async fn cleanup(&self, run_id: i64, now: DateTime<Utc>) -> Result<u64, DispatchError> {
+        let mut changed = 0;
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page = self
+                .store
+                .cleanup_candidates(
+                    after.as_ref().map(|(a, t)| (a.as_str(), t.as_str())),
+                    CLEANUP_PAGE,
+                )
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.app_id.clone(), last.token.clone()));
+            let released: Vec<(Address, String)> = page
+                .iter()
+                .filter_map(|address| {
+                    let state = cleanup(&address.state, now, &self.policy)?;
+                    let rule = if error_count_expired(&address.state, now, &self.policy) {
+                        format!(
+                            "{} -> Valid: last error over {} days old",
+                            address.state.status, self.policy.error_reset_after_days
+                        )
+                    } else if mailbox_full_expired(&address.state, now, &self.policy) {
+                        format!(
+                            "{} -> Valid: Mailbox full for over {} days",
+                            address.state.status, self.policy.mailbox_full_release_after_days
+                        )
+                    } else {
+                        format!("{} -> Valid", address.state.status)
+                    };
+                    Some((
+                        Address {
+                            state,
+                            ..address.clone()
+                        },
+                        rule,
+                    ))
+                })
+                .collect();
+            self.store.write_cleanup(run_id, &released, now).await?;
+            changed += released.len() as u64;
+        }
+        Ok(changed)
+    }
+
+    /// When `job` is next due: one interval after its last run started, or now if it never
+    /// ran.
+    pub async fn next_due(
+        &self,
+        job: Job,
+        schedule: &JobSchedule,
+    ) -> Result<DateTime<Utc>, DispatchError> {
+        let last = self.store.job_runs(job, 1).await?.into_iter().next();
+        let interval = TimeDelta::from_std(schedule.interval(job)).unwrap_or(TimeDelta::MAX);
+        Ok(match last {
+            Some(run) => run
+                .started_at
+                .checked_add_signed(interval)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            None => self.clock.now(),
+        })
+    }
+
+    /// Runs both jobs on their schedule until `cancel` fires: sleeps until the next
+    /// deadline, runs what is due, and starts over. A failing run is logged and retried at
+    /// its next deadline.
+    pub async fn run_scheduler(&self, schedule: JobSchedule, cancel: CancellationToken) {
+        const JOBS: [Job; 2] = [Job::OptoutSweep, Job::Cleanup];
+        // After a database error, wait this long before reading the schedule again.
+        const ERROR_PAUSE: Duration = Duration::from_secs(30);
+        loop {
+            let mut next: Option<(Job, DateTime<Utc>)> = None;
+            for job in JOBS {
+                match self.next_due(job, &schedule).await {
+                    Ok(due) if next.is_none_or(|(_, n)| due < n) => next = Some((job, due)),
+                    Ok(_) => {}
+                    Err(error) => warn!(job = job.as_str(), %error, "cannot read the job schedule"),
+                }
+            }
+            let wait = match next {
+                Some((_, due)) => (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO),
+                None => ERROR_PAUSE,
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            if let Some((job, _)) = next
+                && let Err(error) = self.run(job).await
+            {
+                warn!(job = job.as_str(), %error, "job run failed");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+}
