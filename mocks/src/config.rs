@@ -85,7 +85,9 @@ impl MockConfig {
     fn rebase(&mut self, dir: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = dir.join(&*p);
+                // `ca_dir = "."` means the config's own folder, not `<folder>/.`.
+                let relative = p.strip_prefix(".").unwrap_or(p).to_path_buf();
+                *p = dir.join(relative);
             }
         };
         let tls = &mut self.tls;

@@ -94,6 +94,12 @@ impl MockCa {
         &self.cert_pem
     }
 
+    /// The CA's private key, PEM, to keep a generated CA for later runs (`ca_key_file`);
+    /// `None` when the CA was loaded without it.
+    pub fn key_pem(&self) -> Option<String> {
+        self.issuer.as_ref().map(|i| i.key().serialize_pem())
+    }
+
     fn issuer(&self) -> Result<&Issuer<'static, KeyPair>, MockError> {
         self.issuer
             .as_ref()

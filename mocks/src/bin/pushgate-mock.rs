@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use pushgate_mocks::{ApnsKey, MockConfig, MockServers, ServiceAccount};
+use pushgate_mocks::{ApnsKey, MockCa, MockConfig, MockServers, ServiceAccount};
 use tracing_subscriber::EnvFilter;
 
 /// Strict, scriptable mock APNs, FCM HTTP v1 and Google OAuth token servers.
@@ -62,6 +62,9 @@ enum Command {
         /// The `token_uri` written in the key file (pushgate's config overrides it).
         #[arg(long, default_value = "https://oauth2.googleapis.com/token")]
         token_uri: String,
+        /// The bundle id of the APNs client certificate.
+        #[arg(long, default_value = "com.example.app")]
+        bundle_id: String,
     },
 }
 
@@ -173,7 +176,13 @@ fn main() -> anyhow::Result<()> {
             client_email,
             project_id,
             token_uri,
-        }) => fixtures(&dir, key_id, team_id, client_email, project_id, token_uri),
+            bundle_id,
+        }) => fixtures(
+            &dir,
+            ApnsKey::generate(key_id, team_id)?,
+            ServiceAccount::generate(client_email, project_id, token_uri)?,
+            &bundle_id,
+        ),
     }
 }
 
@@ -183,6 +192,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = args.config()?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -220,43 +230,62 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a CA, an APNs key, a client certificate, a service account, a payload and a
+/// `mock.toml` that uses them, into `dir`; prints their paths as one JSON line.
 fn fixtures(
     dir: &Path,
-    key_id: String,
-    team_id: String,
-    client_email: String,
-    project_id: String,
-    token_uri: String,
+    key: ApnsKey,
+    account: ServiceAccount,
+    bundle_id: &str,
 ) -> anyhow::Result<()> {
-    let key = ApnsKey::generate(key_id, team_id)?;
+    let write = |name: &str, text: &str| -> anyhow::Result<PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca = MockCa::generate()?;
+    let ca_path = write("ca.pem", ca.cert_pem())?;
+    write("ca.key.pem", &ca.key_pem().unwrap_or_default())?;
+    let (client_cert, client_key) = ca
+        .issue_client_cert(bundle_id, &key.team_id)?
+        .write_to(dir, "client")?;
     let p8 = key.write_p8(dir)?;
-    let account = ServiceAccount::generate(client_email, project_id, token_uri)?;
     let sa = account.write_key_file(dir, "service-account.json")?;
-    let payload = dir.join("payload.json");
-    std::fs::write(
-        &payload,
+    let payload = write(
+        "payload.json",
         r#"{"aps":{"alert":{"title":"Hello","body":"from pushgate"}}}"#,
-    )
-    .with_context(|| format!("writing {}", payload.display()))?;
+    )?;
     let p8_name = p8
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let config = format!(
-        "# Written by `pushgate-mock fixtures`.\n\
-         ca_dir = \".\"\n\n\
-         [[apns.keys]]\nkey_id = \"{}\"\nteam_id = \"{}\"\npublic_key = {{ file = \"{p8_name}\" }}\n\n\
-         [oauth]\nservice_account_files = [\"service-account.json\"]\n",
-        key.key_id, key.team_id,
+        r#"# Written by `pushgate-mock fixtures`: the keys below are this folder's files.
+[tls]
+ca_dir = "."
+ca_file = "ca.pem"
+ca_key_file = "ca.key.pem"
+
+[[apns.keys]]
+key_id = "{key_id}"
+team_id = "{team_id}"
+public_key = {{ file = "{p8_name}" }}
+
+[oauth]
+service_account_files = ["service-account.json"]
+"#,
+        key_id = key.key_id,
+        team_id = key.team_id,
     );
-    let config = config.replace("ca_dir = \".\"\n\n", "[tls]\nca_dir = \".\"\n\n");
-    let config_path = dir.join("mock.toml");
-    std::fs::write(&config_path, config)
-        .with_context(|| format!("writing {}", config_path.display()))?;
+    let config_path = write("mock.toml", &config)?;
     let line = serde_json::json!({
+        "ca": ca_path.display().to_string(),
         "apns_key": p8.display().to_string(),
         "key_id": key.key_id,
         "team_id": key.team_id,
+        "client_cert": client_cert.display().to_string(),
+        "client_key": client_key.display().to_string(),
         "service_account": sa.display().to_string(),
         "payload": payload.display().to_string(),
         "config": config_path.display().to_string(),

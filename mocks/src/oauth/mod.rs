@@ -1,9 +1,10 @@
 //! The mock Google OAuth token endpoint: `POST /token` with a jwt-bearer assertion, over
 //! TLS with HTTP/2 or HTTP/1.1 (hyper).
 //!
-//! Order of work for a request: the outage fault, the checks of [`assertion`], the
-//! scripted answer for the `client_email`, then a fresh access token. Every request to
-//! `/token` counts in `token_requests`.
+//! Order of work for a request: the outage fault, the global faults (only if their
+//! `services` list `oauth`), the checks of [`assertion`], the scripted answer for the
+//! `client_email`, then a fresh access token. Every request to `/token` counts in
+//! `token_requests`.
 
 mod assertion;
 
@@ -30,6 +31,9 @@ use crate::record::Entry;
 use crate::script::Answer;
 use crate::state::Shared;
 use crate::stats::ConnCounters;
+
+/// The description of a 503.
+const UNAVAILABLE: &str = "The service is currently unavailable.";
 
 /// Largest token-request body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -228,18 +232,32 @@ fn decide(shared: &Shared, content_type: Option<&str>, body: &[u8]) -> (Action, 
     match shared.faults.oauth_outage(now) {
         Some(OutageMode::Refuse) => return (Action::Drop, None),
         Some(OutageMode::Unavailable) => {
-            let action = oauth_error(
-                503,
-                "temporarily_unavailable",
-                "The service is currently unavailable.",
+            return (
+                oauth_error(503, "temporarily_unavailable", UNAVAILABLE),
+                None,
             );
-            return (action, None);
         }
         None => {}
     }
+    // The global faults reach OAuth only when their `services` list it.
+    let fault = shared.faults.sample(Service::OAuth);
+    if fault.reset {
+        return (Action::Drop, fault.latency);
+    }
+    if let Some(status) = fault.error {
+        let action = match status {
+            429 => oauth_error(429, "rate_limit_exceeded", "Rate limit exceeded."),
+            500 => oauth_error(500, "internal_failure", "Backend Error"),
+            _ => oauth_error(503, "temporarily_unavailable", UNAVAILABLE),
+        };
+        return (action, fault.latency);
+    }
     let granted = match assertion::check(content_type, body, shared, now) {
         Ok(granted) => granted,
-        Err(r) => return (oauth_error(r.status, r.error, &r.description), None),
+        Err(r) => {
+            let action = oauth_error(r.status, r.error, &r.description);
+            return (action, fault.latency);
+        }
     };
     let issue = || {
         let (token, lifetime) = shared.issue_token(&granted.project_id, now);
@@ -250,9 +268,14 @@ fn decide(shared: &Shared, content_type: Option<&str>, body: &[u8]) -> (Action, 
         });
         json(200, &body, "")
     };
-    let (answer, delay) = match shared.rules.answer(Service::OAuth, &granted.client_email) {
+    let (answer, scripted_delay) = match shared.rules.answer(Service::OAuth, &granted.client_email)
+    {
         Some(Answer::Delay { delay, then }) => (then.map(|a| *a), Some(delay)),
         other => (other, None),
+    };
+    let delay = match (scripted_delay, fault.latency) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     };
     let action = match answer {
         None | Some(Answer::Accept) => issue(),
@@ -279,8 +302,14 @@ fn decide(shared: &Shared, content_type: Option<&str>, body: &[u8]) -> (Action, 
         }
         Some(Answer::Reset { .. }) => Action::Drop,
         Some(Answer::NoAnswer) => Action::Hold,
-        // Refused for OAuth rules when added.
-        Some(_) => issue(),
+        // Refused for OAuth rules when they are added.
+        Some(
+            Answer::ApnsError { .. }
+            | Answer::FcmError { .. }
+            | Answer::FcmStatus { .. }
+            | Answer::Goaway
+            | Answer::Delay { .. },
+        ) => issue(),
     };
     (action, delay)
 }

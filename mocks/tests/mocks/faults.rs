@@ -213,3 +213,30 @@ async fn an_oauth_outage_answers_503_or_refuses_connections() {
         .unwrap();
     assert_eq!(h.token_request(&assertion).await.0, 200);
 }
+
+#[tokio::test]
+async fn oauth_gets_the_global_faults_only_when_listed() {
+    let h = Harness::start().await;
+    let assertion = h.account.assertion().unwrap();
+    h.mocks
+        .faults()
+        .set(faults(|f| {
+            f.error_rate = 1.0;
+            f.error_statuses = vec![500];
+        }))
+        .unwrap();
+    assert_eq!(h.token_request(&assertion).await.0, 200);
+    h.mocks
+        .faults()
+        .set(faults(|f| {
+            f.error_rate = 1.0;
+            f.error_statuses = vec![500];
+            f.services = vec![Service::OAuth];
+        }))
+        .unwrap();
+    let (status, body) = h.token_request(&assertion).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("internal_failure"))
+    );
+}

@@ -180,6 +180,26 @@ async fn the_binary_serves_the_benchmark_recipe() {
         .unwrap();
     assert_eq!(reply.status, 200);
 
+    // The fixtures' CA is the one in use, and their client certificate authenticates.
+    assert_eq!(
+        ca,
+        std::fs::read_to_string(fixtures["ca"].as_str().unwrap()).unwrap()
+    );
+    let read = |key: &str| std::fs::read_to_string(fixtures[key].as_str().unwrap()).unwrap();
+    let cert = pushgate_mocks::ClientCert {
+        cert_pem: read("client_cert"),
+        key_pem: read("client_key"),
+        bundle_id: crate::helpers::TOPIC.into(),
+    };
+    let mut apns = crate::helpers::H2::connect(addr, &ca, Some(&cert))
+        .await
+        .unwrap();
+    let reply = apns
+        .send(Push::new(DEVICE, "").request(addr))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
