@@ -328,6 +328,21 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../README.md");
+        let block = &readme[readme.find("<!-- example-config -->").unwrap()..];
+        let start = block.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + block[start..].find("```").unwrap();
+        let config = MockConfig::from_toml_str(&block[start..end]).unwrap();
+        assert_eq!(config.scenarios.len(), 3);
+        for rule in &config.scenarios {
+            rule.validate().unwrap();
+        }
+        assert_eq!(config.oauth.accounts.len(), 1);
+        config.faults.resolve(std::time::SystemTime::now()).unwrap();
+    }
+
+    #[test]
     fn relative_paths_follow_the_config_file() {
         let mut config = MockConfig::from_toml_str(
             "[[apns.keys]]\nkey_id = \"K\"\nteam_id = \"T\"\npublic_key = { file = \"k.p8\" }",

@@ -98,6 +98,7 @@ fn write_ca(dir: Option<&Path>, pem: &str) -> Result<(PathBuf, Option<PathBuf>),
     std::fs::create_dir_all(&dir).map_err(|e| MockError::file(&dir, e))?;
     let path = dir.join("ca.pem");
     std::fs::write(&path, pem).map_err(|e| MockError::file(&path, e))?;
+    let path = std::path::absolute(&path).unwrap_or(path);
     Ok((path, temp))
 }
 
