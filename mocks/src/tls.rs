@@ -121,7 +121,7 @@ impl MockCa {
     }
 
     /// An APNs client certificate for `bundle_id`, named the way Apple names them
-    /// (`UID` = bundle id, `CN` = "Apple Push Services: <bundle id>", `OU` = team).
+    /// (`UID` = bundle id, `CN` = `Apple Push Services: <bundle id>`, `OU` = team).
     pub fn issue_client_cert(
         &self,
         bundle_id: &str,

@@ -364,3 +364,30 @@ async fn oauth_answers_can_be_scripted() {
     );
     assert_eq!(h.mocks.stats().transport_count(Service::OAuth, "reset"), 1);
 }
+
+#[tokio::test]
+async fn fcm_streams_can_be_refused_or_held_too() {
+    let h = Harness::start().await;
+    h.mocks
+        .scenarios()
+        .add_all([
+            Rule::fcm_token("gone-away", Answer::Goaway),
+            Rule::fcm_token("silent", Answer::NoAnswer),
+            Rule::fcm_prefix("topic-", Answer::fcm(ErrorCode::QuotaExceeded)),
+        ])
+        .unwrap();
+    let access = h.access_token().await;
+    let mut fcm = h.fcm().await;
+    let send = |token: &str| fcm_request(&h.mocks, &access, fcm_message(token).to_string());
+    let held = fcm.send(send("silent"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), held)
+            .await
+            .is_err()
+    );
+    let e = fcm.send(send("gone-away")).await.unwrap_err();
+    assert_eq!(h2_reason(&e), Some(h2::Reason::REFUSED_STREAM));
+    // Topic messages are matched on the topic.
+    let topic = serde_json::json!({ "message": { "topic": "topic-news" } });
+    assert_eq!(h.fcm_send(&access, &topic).await.0, 429);
+}
