@@ -55,10 +55,13 @@ pub struct MessageResult {
     pub error_text: Option<String>,
     /// This result put the token in quarantine.
     pub quarantined: bool,
+    /// No provider answer stands behind this result (the validity period ended, nothing
+    /// could be sent): the last attempt's outcome, failure type and reason stay.
+    pub no_answer: bool,
 }
 
 /// Columns a result binds, in order.
-const RESULT_WIDTH: usize = 10;
+const RESULT_WIDTH: usize = 11;
 
 impl Store {
     /// Claims up to `limit` due messages for `owner`, leasing each for `lease`.
@@ -116,11 +119,12 @@ impl Store {
     }
 
     /// Fails the messages of deliveries whose validity period has ended and that are not
-    /// in flight (never leased, or their lease ran out). Returns how many.
+    /// in flight (never leased, or their lease ran out); the last attempt's outcome and
+    /// failure reason stay. Returns how many.
     pub async fn expire_messages(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE messages SET status = 'Failed', lease_owner = NULL, updated_at = $1, \
-             error_text = COALESCE(error_text, 'validity period ended before the message was sent') \
+             error_text = 'validity period ended before the message was sent' \
              WHERE status IN ('Pending', 'Retry') AND next_attempt_at <= $1 \
              AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1)",
         )
@@ -167,18 +171,20 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut written = Vec::with_capacity(results.len());
-        // 10 values a row; 1,000 rows stay under both databases' parameter limits.
+        // 11 values a row; 1,000 rows stay under both databases' parameter limits.
         for chunk in results.chunks(1000) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| placeholders(i * RESULT_WIDTH + 3, RESULT_WIDTH))
                 .collect();
             let sql = format!(
                 "WITH v (id, attempts, status, next_attempt_at, provider_id, outcome_id, \
-                 failure_type, failure_reason, error_text, quarantined) AS (VALUES {}) \
+                 failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES {}) \
                  UPDATE messages SET status = v.status, \
                  next_attempt_at = v.next_attempt_at, \
-                 provider_id = COALESCE(v.provider_id, messages.provider_id), outcome_id = v.outcome_id, \
-                 failure_type = v.failure_type, failure_reason = v.failure_reason, \
+                 provider_id = COALESCE(v.provider_id, messages.provider_id), \
+                 outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END, \
+                 failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END, \
+                 failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END, \
                  error_text = v.error_text, \
                  quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END, \
                  lease_owner = NULL, updated_at = $2 \
@@ -200,7 +206,8 @@ impl ResultsTx {
                     .bind(result.failure_type.map(|t| t.as_str()))
                     .bind(result.failure_reason.map(|r| i64::from(r.value())))
                     .bind(result.error_text.clone())
-                    .bind(i64::from(result.quarantined));
+                    .bind(i64::from(result.quarantined))
+                    .bind(i64::from(result.no_answer));
             }
             for row in query.fetch_all(&mut *self.tx).await? {
                 written.push(row.try_get(0)?);

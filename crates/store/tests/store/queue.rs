@@ -41,6 +41,7 @@ fn sent(id: i64, attempts: i64) -> MessageResult {
         failure_reason: None,
         error_text: None,
         quarantined: false,
+        no_answer: false,
     }
 }
 

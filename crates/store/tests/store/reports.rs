@@ -75,6 +75,7 @@ async fn delivered(store: &Store) -> pushgate_store::Delivery {
                 failure_reason: reason,
                 error_text: outcome.map(|o| o.as_str().to_owned()),
                 quarantined,
+                no_answer: false,
             }
         })
         .collect();
