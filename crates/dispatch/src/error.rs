@@ -11,4 +11,7 @@ pub enum DispatchError {
     /// A delivery's app has no sender configured.
     #[error("no sender is configured for app {0:?}")]
     NoSender(String),
+    /// Something that should not happen did; the message says what.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }

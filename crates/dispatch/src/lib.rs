@@ -11,6 +11,10 @@
 //! - [`validity`]: the 3.5-day cap on a delivery's validity period.
 //! - [`retry`]: what happens after an attempt (final, or retried with backoff).
 //! - [`analysis`]: runs each delivery's analysis in batches.
+//! - [`sender`]: what the pipeline needs from a provider client.
+//! - [`pipeline`]: claim, send with bounded concurrency, write each batch's results and
+//!   address states in one transaction (`record` does the writing).
+//! - [`metrics`]: the names of the metrics it records.
 //! - [`jobs`]: the opt-out sweep, the cleanup, and their scheduler.
 //! - [`clock`]: where the time comes from.
 //! - [`error`](mod@error): [`DispatchError`].
@@ -19,8 +23,12 @@ pub mod analysis;
 pub mod clock;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod notification;
+pub mod pipeline;
+mod record;
 pub mod retry;
+pub mod sender;
 pub mod validity;
 
 pub use error::DispatchError;

@@ -64,6 +64,23 @@ pub struct Notification {
     pub channel_id: Option<String>,
 }
 
+/// What kind of problem a notification has, for the outcome row it lands on when it is
+/// found before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// It cannot be built as the provider wants it (`apns.content_format`).
+    Content,
+    /// It is over the provider's size limit (`*.payload_too_large`).
+    TooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Its data uses keys FCM reserves (`fcm.illegal_keyword`).
+    ReservedKeys(Vec<String>),
+}
+
 /// Something wrong with a notification, and the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -72,6 +89,8 @@ pub struct NotificationError {
     pub field: String,
     /// What is wrong with it.
     pub message: String,
+    /// The kind of problem.
+    pub problem: Problem,
 }
 
 impl NotificationError {
@@ -79,7 +98,13 @@ impl NotificationError {
         Self {
             field: field.into(),
             message: message.into(),
+            problem: Problem::Content,
         }
+    }
+
+    fn with(mut self, problem: Problem) -> Self {
+        self.problem = problem;
+        self
     }
 }
 
@@ -194,7 +219,11 @@ impl Notification {
                     "the APNs payload is {} bytes; at most {limit} are allowed",
                     bytes.len()
                 ),
-            ));
+            )
+            .with(Problem::TooLarge {
+                size: bytes.len(),
+                limit,
+            }));
         }
         Ok(bytes)
     }
@@ -217,7 +246,10 @@ impl Notification {
                     "reserved by FCM (from, message_type, notification, google*, gcm*): {}",
                     reserved.join(", ")
                 ),
-            ));
+            )
+            .with(Problem::ReservedKeys(
+                reserved.iter().map(|k| (*k).to_owned()).collect(),
+            )));
         }
         let mut message = Map::new();
         if self.has_alert() || self.image.is_some() {
@@ -274,7 +306,11 @@ impl Notification {
                     "the FCM message is {size} bytes; at most {} are allowed",
                     fcm::MESSAGE_LIMIT
                 ),
-            ));
+            )
+            .with(Problem::TooLarge {
+                size,
+                limit: fcm::MESSAGE_LIMIT,
+            }));
         }
         Ok(message)
     }

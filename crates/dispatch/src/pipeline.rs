@@ -1,0 +1,391 @@
+//! The send pipeline: claim due messages, send them with bounded concurrency through their
+//! app's sender, classify, and write each batch's message results and address states in
+//! one transaction.
+//!
+//! A hard failure quarantines its token in the same transaction that records the message,
+//! so the token is quarantined before the batch is acknowledged. A message whose result is
+//! not written (a crash, a lost lease) becomes due again when its lease runs out: every
+//! message is sent at least once and ends with exactly one final status.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pushgate_outcome::{MessageStatus, OutcomeId};
+use pushgate_quarantine::QuarantinePolicy;
+use pushgate_store::queue::Claimed;
+use pushgate_store::{Platform, Store};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::error::DispatchError;
+use crate::notification::Notification;
+use crate::record::{Attempt, Done, write_batch};
+use crate::sender::{Prepared, SendReport, Sender};
+
+/// How the pipeline claims, sends and writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Messages claimed at a time.
+    pub claim_batch: usize,
+    /// Messages in flight at most (sent or waiting to be written); bounds memory.
+    pub max_in_flight: usize,
+    /// Results written in one transaction at most.
+    pub write_batch: usize,
+    /// How long a result waits for others to share its transaction, in milliseconds.
+    pub write_interval_ms: u64,
+    /// How long a claim lasts, in seconds. Must exceed the longest a send can take
+    /// (request timeout times the sender's retries): a message whose lease runs out while
+    /// it is still in flight may be sent again by another worker.
+    pub lease_secs: u64,
+    /// How often an idle pipeline looks for due messages, in milliseconds.
+    pub idle_poll_ms: u64,
+    /// On shutdown, how long in-flight sends may take to finish, in seconds.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            claim_batch: 500,
+            max_in_flight: 2000,
+            write_batch: 1000,
+            write_interval_ms: 10,
+            lease_secs: 300,
+            idle_poll_ms: 200,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+/// A delivery as the pipeline sends it, prepared once.
+pub(crate) struct DeliveryEntry {
+    pub(crate) app_id: String,
+    pub(crate) platform: Option<Platform>,
+    pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
+    /// What its messages share, or why none of them can be sent.
+    pub(crate) prepared: Result<Arc<dyn Prepared>, Unsendable>,
+}
+
+/// Why a delivery's messages cannot be sent.
+#[derive(Debug, Clone)]
+pub(crate) enum Unsendable {
+    /// The provider would refuse the notification: every message gets this row.
+    Rejected(pushgate_outcome::Classification),
+    /// pushgate cannot send it (no sender for the app, an unreadable notification).
+    Unavailable(String),
+}
+
+/// The send pipeline of one node.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    senders: HashMap<String, Arc<dyn Sender>>,
+    pub(crate) config: PipelineConfig,
+    pub(crate) retry: crate::retry::RetryPolicy,
+    pub(crate) quarantine: QuarantinePolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) owner: String,
+    deliveries: Mutex<HashMap<String, Arc<DeliveryEntry>>>,
+    wake: Notify,
+}
+
+/// Deliveries kept prepared at most; past it the cache starts over.
+const DELIVERY_CACHE: usize = 1024;
+
+impl Pipeline {
+    /// A pipeline claiming as `owner` (unique per running pipeline), sending through the
+    /// sender of each message's app.
+    pub fn new(
+        store: Store,
+        senders: HashMap<String, Arc<dyn Sender>>,
+        config: PipelineConfig,
+        retry: crate::retry::RetryPolicy,
+        quarantine: QuarantinePolicy,
+        clock: Arc<dyn Clock>,
+        owner: impl Into<String>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                senders,
+                config,
+                retry,
+                quarantine,
+                clock,
+                owner: owner.into(),
+                deliveries: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// Tells an idle pipeline that messages are waiting.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// One step, for tests and tools: claims one batch, sends it, writes its results;
+    /// returns how many messages it handled (0: nothing was due).
+    pub async fn step(&self) -> Result<usize, DispatchError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let claimed = inner
+            .store
+            .claim(
+                &inner.owner,
+                inner.config.claim_batch as i64,
+                inner.lease(),
+                now,
+            )
+            .await?;
+        let permits = Arc::new(Semaphore::new(claimed.len().max(1)));
+        let mut attempts = tokio::task::JoinSet::new();
+        for message in claimed {
+            let entry = inner.entry(&message.delivery_id).await?;
+            let permit = permits
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| DispatchError::Internal("no permit for a claimed message"))?;
+            let inner = inner.clone();
+            attempts.spawn(async move { inner.attempt(message, entry, permit).await });
+        }
+        let mut batch = Vec::with_capacity(attempts.len());
+        while let Some(done) = attempts.join_next().await {
+            batch.push(done.map_err(|_| DispatchError::Internal("a send task panicked"))?);
+        }
+        let handled = batch.len();
+        if handled > 0 {
+            write_batch(inner, batch)
+                .await
+                .map_err(|(error, _)| error)?;
+        }
+        inner.maintain().await?;
+        Ok(handled)
+    }
+
+    /// Runs until `cancel` fires: claims while there is room in flight, sends each message
+    /// in its own task, and writes results in batches. On cancel it stops claiming, lets
+    /// in-flight sends finish (at most `drain_timeout_secs`) and writes their results;
+    /// whatever is left is claimed again by someone once its lease runs out.
+    pub async fn run(&self, cancel: CancellationToken) -> Result<(), DispatchError> {
+        let inner = self.inner.clone();
+        let permits = Arc::new(Semaphore::new(inner.config.max_in_flight.max(1)));
+        let (results, receiver) = mpsc::channel::<Done>(inner.config.max_in_flight.max(1));
+        let writer = tokio::spawn(writer(inner.clone(), receiver));
+        let mut last_maintenance = Instant::now();
+        info!(owner = %inner.owner, "send pipeline started");
+        while !cancel.is_cancelled() {
+            if last_maintenance.elapsed() >= Duration::from_secs(1) {
+                if let Err(error) = inner.maintain().await {
+                    warn!(%error, "queue maintenance failed");
+                }
+                last_maintenance = Instant::now();
+            }
+            let first = tokio::select! {
+                () = cancel.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit
+                    .map_err(|_| DispatchError::Internal("the in-flight semaphore closed"))?,
+            };
+            let mut held = vec![first];
+            while held.len() < inner.config.claim_batch {
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => held.push(permit),
+                    Err(_) => break,
+                }
+            }
+            let claimed = match inner
+                .store
+                .claim(
+                    &inner.owner,
+                    held.len() as i64,
+                    inner.lease(),
+                    inner.clock.now(),
+                )
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    warn!(%error, "claiming messages failed; retrying");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                drop(held);
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = inner.wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(inner.config.idle_poll_ms)) => {}
+                }
+                continue;
+            }
+            held.truncate(claimed.len());
+            for (message, permit) in claimed.into_iter().zip(held) {
+                let entry = match inner.entry(&message.delivery_id).await {
+                    Ok(entry) => entry,
+                    Err(error) => {
+                        // The lease runs out and the message comes back.
+                        warn!(%error, message = message.id, "cannot read the message's delivery");
+                        continue;
+                    }
+                };
+                let inner = inner.clone();
+                let results = results.clone();
+                tokio::spawn(async move {
+                    let done = inner.attempt(message, entry, permit).await;
+                    // A closed channel means the writer stopped: the lease brings it back.
+                    let _ = results.send(done).await;
+                });
+            }
+        }
+        drop(results);
+        let drain = Duration::from_secs(inner.config.drain_timeout_secs);
+        match tokio::time::timeout(drain, writer).await {
+            Ok(Ok(())) => info!(owner = %inner.owner, "send pipeline stopped"),
+            Ok(Err(error)) => warn!(%error, "the result writer panicked"),
+            Err(_) => {
+                warn!("in-flight sends did not finish in time; their leases will bring them back")
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    pub(crate) fn lease(&self) -> Duration {
+        Duration::from_secs(self.config.lease_secs)
+    }
+
+    /// Fails what the validity period has ended, and closes deliveries that are complete.
+    async fn maintain(&self) -> Result<(), DispatchError> {
+        let now = self.clock.now();
+        let expired = self.store.expire_messages(now).await?;
+        let finished = self.store.finish_complete_deliveries(now).await?;
+        if expired > 0 || finished > 0 {
+            debug!(expired, finished, "queue maintenance");
+        }
+        Ok(())
+    }
+
+    /// The prepared delivery, from the cache or the store.
+    async fn entry(&self, delivery_id: &str) -> Result<Arc<DeliveryEntry>, DispatchError> {
+        if let Some(entry) = self.cached(delivery_id) {
+            return Ok(entry);
+        }
+        let delivery =
+            self.store.delivery(delivery_id).await?.ok_or_else(|| {
+                DispatchError::Internal("a claimed message's delivery is missing")
+            })?;
+        let sender = self.senders.get(&delivery.app_id);
+        let prepared = match (
+            sender,
+            serde_json::from_value::<Notification>(delivery.notification.clone()),
+        ) {
+            (None, _) => Err(Unsendable::Unavailable(format!(
+                "no sender is configured for app {:?}",
+                delivery.app_id
+            ))),
+            (Some(_), Err(error)) => Err(Unsendable::Unavailable(format!(
+                "the stored notification cannot be read: {error}"
+            ))),
+            (Some(sender), Ok(notification)) => sender
+                .prepare(&notification, delivery.expires_at)
+                .map_err(Unsendable::Rejected),
+        };
+        let entry = Arc::new(DeliveryEntry {
+            app_id: delivery.app_id.clone(),
+            platform: sender.map(|s| s.platform()),
+            expires_at: delivery.expires_at,
+            prepared,
+        });
+        let mut cache = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= DELIVERY_CACHE {
+            cache.clear();
+        }
+        cache.insert(delivery_id.to_owned(), entry.clone());
+        Ok(entry)
+    }
+
+    fn cached(&self, delivery_id: &str) -> Option<Arc<DeliveryEntry>> {
+        let cache = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(delivery_id).cloned()
+    }
+
+    /// One attempt at one message: nothing sent once the validity period has ended.
+    async fn attempt(
+        &self,
+        message: Claimed,
+        entry: Arc<DeliveryEntry>,
+        permit: OwnedSemaphorePermit,
+    ) -> Done {
+        let started = Instant::now();
+        let attempt = if self.clock.now() >= entry.expires_at {
+            Attempt::Expired
+        } else {
+            match &entry.prepared {
+                Ok(prepared) => Attempt::Sent(prepared.send(&message.token).await),
+                Err(Unsendable::Rejected(classification)) => Attempt::Sent(SendReport {
+                    classification: classification.clone(),
+                    provider_id: None,
+                    retry_after: None,
+                    unregistered_at: None,
+                }),
+                Err(Unsendable::Unavailable(reason)) => Attempt::Unavailable(reason.clone()),
+            }
+        };
+        Done {
+            message,
+            entry,
+            attempt,
+            elapsed: started.elapsed(),
+            _permit: permit,
+        }
+    }
+}
+
+/// Collects results and writes them in batches until every sender of results is gone.
+async fn writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Done>) {
+    let interval = Duration::from_millis(inner.config.write_interval_ms);
+    let batch_size = inner.config.write_batch.max(1);
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + interval;
+        while batch.len() < batch_size {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(done)) => batch.push(done),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match write_batch(&inner, std::mem::take(&mut batch)).await {
+                Ok(()) => break,
+                Err((error, returned)) => {
+                    // The database is unavailable: keep the results (their permits hold the
+                    // claim loop back) and try again.
+                    warn!(%error, "writing results failed; retrying");
+                    batch = returned;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+/// The metrics label of an outcome: the row id, or `ok` for an accepted message without one.
+pub(crate) fn outcome_label(id: Option<OutcomeId>, status: MessageStatus) -> &'static str {
+    match (id, status) {
+        (Some(id), _) => id.as_str(),
+        (None, MessageStatus::Failed) => "failed",
+        (None, _) => "ok",
+    }
+}

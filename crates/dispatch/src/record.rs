@@ -1,0 +1,176 @@
+//! Writing a batch of results: each message's final status or next attempt, and each
+//! token's new quarantine state, in one transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushgate_outcome::{FailureReason, FailureType, MessageStatus};
+use pushgate_quarantine::{AddressState, Effect, SendOutcome, apply};
+use pushgate_store::Address;
+use pushgate_store::queue::{Claimed, MessageResult};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::error::DispatchError;
+use crate::metrics;
+use crate::pipeline::{DeliveryEntry, Inner, outcome_label};
+use crate::retry::{Disposition, disposition};
+use crate::sender::SendReport;
+
+/// What became of one attempt.
+pub(crate) enum Attempt {
+    /// The provider answered (or a pre-send problem stood for its answer).
+    Sent(SendReport),
+    /// The validity period ended before the attempt: nothing was sent.
+    Expired,
+    /// pushgate could not send it at all (no sender for the app...).
+    Unavailable(String),
+}
+
+/// An attempt waiting to be written; its permit holds its place in flight until then.
+pub(crate) struct Done {
+    pub(crate) message: Claimed,
+    pub(crate) entry: Arc<DeliveryEntry>,
+    pub(crate) attempt: Attempt,
+    pub(crate) elapsed: Duration,
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+/// The error text of a message failed by the end of its validity period.
+const EXPIRED_TEXT: &str = "validity period ended before the message was sent";
+
+/// Writes a batch in one transaction. On a database error the batch comes back with it,
+/// so that the caller can try again.
+pub(crate) async fn write_batch(
+    inner: &Inner,
+    batch: Vec<Done>,
+) -> Result<(), (DispatchError, Vec<Done>)> {
+    match write(inner, &batch).await {
+        Ok(()) => Ok(()),
+        Err(error) => Err((error, batch)),
+    }
+}
+
+async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
+    let now = inner.clock.now();
+    let mut tx = inner.store.begin_results(&inner.owner).await?;
+
+    // The current state of every token the batch sent to, per app (locked until commit).
+    let mut tokens: HashMap<&str, Vec<&str>> = HashMap::new();
+    for done in batch {
+        if matches!(done.attempt, Attempt::Sent(_)) {
+            tokens
+                .entry(&done.entry.app_id)
+                .or_default()
+                .push(&done.message.token);
+        }
+    }
+    let mut addresses: HashMap<(String, String), Address> = HashMap::new();
+    for (app_id, mut app_tokens) in tokens {
+        app_tokens.sort_unstable();
+        app_tokens.dedup();
+        for address in tx.lock_addresses(app_id, &app_tokens).await? {
+            addresses.insert((address.app_id.clone(), address.token.clone()), address);
+        }
+    }
+
+    let mut changed: HashMap<(String, String), Address> = HashMap::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for done in batch {
+        let message = &done.message;
+        let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+        let result = match &done.attempt {
+            Attempt::Expired => failed_without_answer(message, EXPIRED_TEXT),
+            Attempt::Unavailable(reason) => failed_without_answer(message, reason),
+            Attempt::Sent(report) => {
+                let key = (done.entry.app_id.clone(), message.token.clone());
+                let current = addresses.get(&key).cloned().unwrap_or_else(|| Address {
+                    app_id: key.0.clone(),
+                    token: key.1.clone(),
+                    state: AddressState::valid(now),
+                    unregistered_at: None,
+                });
+                let outcome = SendOutcome::from_classification(&report.classification);
+                let (state, effect) = apply(&current.state, &outcome, now, &inner.quarantine);
+                if state != current.state {
+                    let address = Address {
+                        state,
+                        unregistered_at: report.unregistered_at.or(current.unregistered_at),
+                        ..current
+                    };
+                    addresses.insert(key.clone(), address.clone());
+                    changed.insert(key, address);
+                }
+                let classification = &report.classification;
+                let (status, next_attempt_at) = match disposition(
+                    classification,
+                    attempts,
+                    report.retry_after,
+                    now,
+                    done.entry.expires_at,
+                    &inner.retry,
+                ) {
+                    Disposition::Final(status) => (status, None),
+                    Disposition::RetryAt(at) => (MessageStatus::Retry, Some(at)),
+                };
+                // An allowlisted address: the error is ignored (reason 25) for the address.
+                let (failure_type, failure_reason) = if effect == Effect::ErrorIgnored {
+                    (
+                        Some(FailureType::Ignored),
+                        Some(FailureReason::ErrorIgnored),
+                    )
+                } else {
+                    (
+                        classification.failure_type(),
+                        classification.failure_reason(),
+                    )
+                };
+                metrics::record_send(
+                    &done.entry.app_id,
+                    done.entry.platform,
+                    outcome_label(classification.id(), status),
+                    done.elapsed,
+                    effect == Effect::Quarantined,
+                );
+                MessageResult {
+                    id: message.id,
+                    attempts: message.attempts,
+                    status,
+                    next_attempt_at,
+                    provider_id: report.provider_id.clone(),
+                    outcome_id: classification.id(),
+                    failure_type,
+                    failure_reason,
+                    error_text: classification.error_message().map(str::to_owned),
+                    quarantined: effect == Effect::Quarantined,
+                    no_answer: false,
+                }
+            }
+        };
+        results.push(result);
+    }
+
+    let changed: Vec<Address> = changed.into_values().collect();
+    tx.write_addresses(&changed, now).await?;
+    tx.write_results(&results, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A final failure that has no provider answer behind it (the last attempt's outcome and
+/// failure reason stay on the message).
+fn failed_without_answer(message: &Claimed, text: &str) -> MessageResult {
+    MessageResult {
+        id: message.id,
+        attempts: message.attempts,
+        status: MessageStatus::Failed,
+        next_attempt_at: None,
+        provider_id: None,
+        outcome_id: None,
+        failure_type: None,
+        failure_reason: None,
+        error_text: Some(text.to_owned()),
+        quarantined: false,
+        no_answer: true,
+    }
+}
