@@ -156,6 +156,57 @@ impl Store {
         rows.iter().map(subscription_from_row).collect()
     }
 
+    /// Registers many (profile, token) pairs at once, e.g. to import an existing base:
+    /// profiles are created as needed, pairs already registered are left as they are, and
+    /// no quarantine is released (use [`Store::register_subscription`] for that). Returns
+    /// how many subscriptions were new.
+    pub async fn import_subscriptions(
+        &self,
+        app_id: &str,
+        pairs: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.require_app(app_id).await?;
+        let mut created = 0;
+        let mut tx = self.begin_write().await?;
+        // Two values a profile row, three a subscription row, 2,000 rows a statement.
+        for chunk in pairs.chunks(2000) {
+            let profiles: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${}, 0, $2, $2)", i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO profiles (app_id, id, denylisted, created_at, updated_at) VALUES {} \
+                 ON CONFLICT (app_id, id) DO NOTHING",
+                profiles.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(app_id.to_owned())
+                .bind(millis(now));
+            for (profile, _) in chunk {
+                query = query.bind(profile.clone());
+            }
+            query.execute(&mut *tx).await?;
+
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${}, ${}, 0, $2, $2, $2)", 2 * i + 3, 2 * i + 4))
+                .collect();
+            let sql = format!(
+                "INSERT INTO subscriptions (app_id, profile_id, token, disabled, registered_at, \
+                 created_at, updated_at) VALUES {} ON CONFLICT (app_id, profile_id, token) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(app_id.to_owned())
+                .bind(millis(now));
+            for (profile, token) in chunk {
+                query = query.bind(profile.clone()).bind(token.clone());
+            }
+            created += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
     /// Deletes a subscription of this app; `false` if there is none with this id. Its
     /// messages and exclusions stay in the logs.
     pub async fn delete_subscription(&self, app_id: &str, id: i64) -> Result<bool, StoreError> {

@@ -40,7 +40,49 @@ both_backends!(
     re_registration_before_the_410_timestamp_keeps_the_quarantine,
     deleting_a_subscription_is_scoped_to_its_app,
     profile_denylist_is_set_and_cleared,
+    importing_many_subscriptions_creates_profiles_and_skips_known_pairs,
 );
+
+async fn importing_many_subscriptions_creates_profiles_and_skips_known_pairs(store: Store) {
+    apps(&store).await;
+    store
+        .register_subscription("ios-app", "p0", "t0", t0(), t0())
+        .await
+        .unwrap();
+    let pairs: Vec<(String, String)> = (0..4500)
+        .map(|i| (format!("p{}", i % 3000), format!("t{i}")))
+        .collect();
+    let created = store
+        .import_subscriptions("ios-app", &pairs, t0())
+        .await
+        .unwrap();
+    assert_eq!(created, 4499, "(p0, t0) was already registered");
+    assert_eq!(
+        store
+            .profile_subscriptions("ios-app", "p1")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.profile_denylisted("ios-app", "p2999").await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        store
+            .import_subscriptions("ios-app", &pairs, t0())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .import_subscriptions("nope", &pairs, t0())
+            .await
+            .is_err()
+    );
+}
 
 async fn registering_creates_the_profile_and_re_registering_updates_the_subscription(store: Store) {
     apps(&store).await;
