@@ -25,6 +25,8 @@
 //! - [`jobs`](mod@jobs): the opt-out sweep, the cleanup's reads and writes, job runs and
 //!   the one-node-at-a-time lock.
 //! - [`reports`](mod@reports): delivery summary, message and exclusion logs, reports.
+//! - `testing` (feature `testing`): throwaway databases for test suites.
+//! - [`stats`](mod@stats): operational counts for metrics (queue depth).
 
 pub mod addresses;
 pub mod analysis;
@@ -35,7 +37,10 @@ pub mod jobs;
 pub mod model;
 pub mod queue;
 pub mod reports;
+pub mod stats;
 pub mod subscriptions;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod time;
 
 use std::str::FromStr;
