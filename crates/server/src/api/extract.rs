@@ -51,8 +51,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ApiError::malformed(format!("the body is not valid JSON: {message}"))
             }
             serde_json::error::Category::Io => ApiError::malformed(message),
-            serde_json::error::Category::Data if path == "." => ApiError::invalid("", message),
-            serde_json::error::Category::Data => ApiError::invalid(path, message),
+            serde_json::error::Category::Data => {
+                // A missing field is reported at its parent: name the field itself.
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
+                let field = match (path.as_str(), missing) {
+                    (".", Some(name)) => name.to_owned(),
+                    (parent, Some(name)) => format!("{parent}.{name}"),
+                    (".", None) => String::new(),
+                    (at, None) => at.to_owned(),
+                };
+                if field.is_empty() {
+                    ApiError {
+                        field: None,
+                        ..ApiError::invalid("", message)
+                    }
+                } else {
+                    ApiError::invalid(field, message)
+                }
+            }
         }
     })?;
     deserializer.end().map_err(|e| {

@@ -7,6 +7,8 @@
 
 mod apps;
 mod load;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

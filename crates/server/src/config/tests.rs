@@ -1,0 +1,176 @@
+//! Loading tests: errors name the key and the file (or the environment variable), the
+//! environment overrides the file, secrets never appear in an error.
+
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, load_with_env};
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("pushgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn failure(text: &str, pairs: &[(&str, &str)]) -> (ConfigError, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), text);
+    let error = load_with_env(&path, env(pairs)).unwrap_err();
+    (error, path)
+}
+
+#[test]
+fn an_unknown_key_names_the_key_and_the_file() {
+    let (error, path) = failure("[pipeline]\nmax_in_flite = 3\n", &[]);
+    let line = error.to_string();
+    assert!(line.contains("pipeline.max_in_flite"), "{line}");
+    assert!(line.contains(&path.display().to_string()), "{line}");
+    assert!(line.contains("unknown key"), "{line}");
+    assert!(!line.contains('\n'));
+    let (error, _) = error_top("colour = 1\n");
+    assert!(error.to_string().contains("colour: unknown key"), "{error}");
+}
+
+fn error_top(text: &str) -> (ConfigError, PathBuf) {
+    failure(text, &[])
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let error = load_with_env(Path::new("/nonexistent/pushgate.toml"), env(&[])).unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/pushgate.toml"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_value_names_the_key_without_echoing_it() {
+    let (error, _) = failure("listen = \"postgres://user:hunter2@db/pushgate\"\n", &[]);
+    let line = error.to_string();
+    assert!(line.contains("listen"), "{line}");
+    assert!(!line.contains("hunter2"), "{line}");
+    let (error, _) = failure("[retry]\ninitial_backoff_secs = 0\n", &[]);
+    assert!(
+        error.to_string().contains("retry: initial_backoff_secs"),
+        "{error}"
+    );
+    let (error, _) = failure("log_format = \"xml\"\n", &[]);
+    assert!(error.to_string().contains("log_format"), "{error}");
+}
+
+#[test]
+fn the_environment_overrides_the_file_and_its_errors_name_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "database_url = \"sqlite:file.db\"\n[pipeline]\nmax_in_flight = 10\n",
+    );
+    let config = load_with_env(
+        &path,
+        env(&[
+            ("PUSHGATE_PIPELINE__MAX_IN_FLIGHT", "7"),
+            ("PUSHGATE_QUARANTINE__SOFT_ERROR_THRESHOLD", "3"),
+            ("PUSHGATE_LOG_FORMAT", "json"),
+            ("PUSHGATE_TEST_DATABASE_URL", "postgres://ignored"),
+            ("PUSHGATE_CONFIG", "ignored.toml"),
+            ("OTHER", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.pipeline.max_in_flight, 7);
+    assert_eq!(config.quarantine.soft_error_threshold, 3);
+    assert_eq!(config.log_format, super::LogFormat::Json);
+    assert_eq!(
+        config.database_url(),
+        format!("sqlite:{}", dir.path().join("file.db").display())
+    );
+    let url = load_with_env(
+        &path,
+        env(&[("PUSHGATE_DATABASE_URL", "postgres://u:pw@127.0.0.1:5432/db")]),
+    )
+    .unwrap();
+    assert_eq!(url.database_url(), "postgres://u:pw@127.0.0.1:5432/db");
+    assert!(!format!("{url:?}").contains("pw@"), "the URL is a secret");
+
+    let error =
+        load_with_env(&path, env(&[("PUSHGATE_PIPELINE__MAX_IN_FLIGHT", "lots")])).unwrap_err();
+    let line = error.to_string();
+    assert!(line.contains("PUSHGATE_PIPELINE__MAX_IN_FLIGHT"), "{line}");
+    assert!(line.contains("pipeline.max_in_flight"), "{line}");
+    let error = load_with_env(&path, env(&[("PUSHGATE_PIPELINE__COLOUR", "1")])).unwrap_err();
+    assert!(error.to_string().contains("pipeline.colour"), "{error}");
+}
+
+#[test]
+fn a_missing_key_file_names_the_app_the_key_and_the_file() {
+    let (error, _) = failure(
+        r#"
+[[apps]]
+id = "shop-ios"
+platform = "ios"
+[apps.apns]
+topic = "com.example.shop"
+auth = { kind = "token", key_file = "keys/AuthKey_ABC.p8", key_id = "ABC123DEFG", team_id = "TEAM123456" }
+"#,
+        &[],
+    );
+    let line = error.to_string();
+    assert!(line.contains("shop-ios"), "{line}");
+    assert!(line.contains("apns.auth.key_file"), "{line}");
+    assert!(line.contains("keys/AuthKey_ABC.p8"), "{line}");
+}
+
+#[test]
+fn apps_are_checked_whole() {
+    let cases = [
+        (
+            "[[apps]]\nid = \"Shop\"\nplatform = \"ios\"\n",
+            "apps[0].id",
+        ),
+        ("[[apps]]\nid = \"a\"\nplatform = \"windows\"\n", "platform"),
+        (
+            "[[apps]]\nid = \"a\"\nplatform = \"ios\"\n",
+            "apns: is required",
+        ),
+        (
+            "[mocks]\nenabled = true\n[[apps]]\nid = \"a\"\nplatform = \"android\"\n[apps.apns]\ntopic = \"x\"\n",
+            "an android app takes an fcm section",
+        ),
+        (
+            "[mocks]\nenabled = true\n[[apps]]\nid = \"a\"\nplatform = \"ios\"\n[apps.apns]\ntopic = \"x\"\n",
+            "mock mode",
+        ),
+        (
+            "[mocks]\nenabled = true\n[[apps]]\nid = \"a\"\nplatform = \"ios\"\n[[apps]]\nid = \"a\"\nplatform = \"ios\"\n",
+            "defined twice",
+        ),
+        (
+            "[[api_keys]]\nname = \"k\"\nsha256 = \"abc\"\n",
+            "api_keys[0].sha256",
+        ),
+        (
+            "[[api_keys]]\nname = \"k\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\napp = \"ghost\"\n",
+            "api_keys[0].app",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (error, _) = failure(text, &[]);
+        assert!(error.to_string().contains(expected), "{text}: {error}");
+    }
+}
+
+#[test]
+fn the_embedded_default_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/pushgate.toml");
+    let config = load_with_env(&path, env(&[])).unwrap();
+    assert!(config.mocks.enabled);
+    assert_eq!(config.apps.len(), 2);
+    assert_eq!(config.api_keys.len(), 1);
+}
