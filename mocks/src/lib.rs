@@ -32,6 +32,7 @@
 //! ```
 //!
 //! # Layout
+//! - [`bench`]: benchmark support: the mock as a child process, `h2load`, peak RSS.
 //! - [`config`]: [`MockConfig`] (also the binary's TOML file) and its parts.
 //! - [`fixtures`]: generated credentials: [`ApnsKey`], [`ServiceAccount`], [`ClientCert`].
 //! - [`script`]: scripted answers, [`Rule`] and [`Answer`].
@@ -43,6 +44,7 @@
 //! - `apns`, `fcm`, `oauth`: the three mocks; `admin`: the plain-HTTP admin API.
 //! - `state`: what the listeners share (keys, accounts, issued tokens, counters).
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod faults;

@@ -1,0 +1,250 @@
+//! APNs sender throughput against the mock, compared with h2load on the same mock.
+//!
+//! ```sh
+//! cargo build --release -p pushgate-mocks
+//! cargo bench -p pushgate-apns --bench throughput -- --n 200000 --in-flight 400 --runs 5
+//! ```
+//!
+//! Starts `pushgate-mock` once (one tokio worker, `PUSHGATE_MOCK_BIN` or
+//! `target/release/pushgate-mock`), measures `h2load -n N -c 4 -m 100` on its APNs 200
+//! path, then runs the sender `--runs` times, each in a fresh child process (so the peak
+//! RSS is the sender's own), sending N notifications with at most `--in-flight` at once.
+//! Prints one line per run and the medians: notifications/s, peak RSS, ratio to h2load.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::StreamExt;
+use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint, Notification};
+use pushgate_mocks::bench::{self, MockProcess};
+use serde::Deserialize;
+
+/// The one device token every request goes to (as h2load's URL has one).
+const DEVICE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const TOPIC: &str = "com.example.app";
+/// Where the parent keeps the fixtures' paths for the children.
+const FIXTURES: &str = "fixtures.json";
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Notifications per run.
+    #[arg(long, default_value_t = 200_000)]
+    n: usize,
+    /// Notifications in flight at once.
+    #[arg(long, default_value_t = 400)]
+    in_flight: usize,
+    /// Sender runs (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// h2load runs (the median is the reference).
+    #[arg(long, default_value_t = 3)]
+    h2load_runs: usize,
+    /// Connections in the sender's pool.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Sender runtime worker threads; 0 = a current-thread runtime.
+    #[arg(long, default_value_t = 0)]
+    sender_threads: usize,
+    /// Internal: run the sender once and print a JSON line.
+    #[arg(long, hide = true)]
+    child: Option<PathBuf>,
+    /// Internal: the mock's APNs URL for `--child`.
+    #[arg(long, hide = true)]
+    apns_url: Option<String>,
+    /// Ignored (cargo bench passes it).
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// What `pushgate-mock fixtures` wrote.
+#[derive(Deserialize)]
+struct Fixtures {
+    apns_key: PathBuf,
+    key_id: String,
+    team_id: String,
+    payload: PathBuf,
+    config: PathBuf,
+    ca: PathBuf,
+}
+
+/// One sender run, as the child reports it.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct RunReport {
+    rate: f64,
+    secs: f64,
+    ok: usize,
+    failed: usize,
+    peak_rss_kib: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match &args.child {
+        Some(dir) => child(&args, dir),
+        None => parent(&args),
+    }
+}
+
+fn fixtures(bin: &Path, dir: &Path) -> anyhow::Result<Fixtures> {
+    let out = Command::new(bin)
+        .args(["fixtures", "--dir"])
+        .arg(dir)
+        .output()
+        .with_context(|| format!("running {} fixtures", bin.display()))?;
+    if !out.status.success() {
+        bail!("fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::write(dir.join(FIXTURES), &out.stdout)?;
+    serde_json::from_slice(&out.stdout).context("fixtures output")
+}
+
+fn parent(args: &Args) -> anyhow::Result<()> {
+    let bin = bench::mock_bin();
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --release -p pushgate-mocks` or set {}",
+            bin.display(),
+            bench::MOCK_BIN_ENV
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let fx = fixtures(&bin, dir.path())?;
+    let config = fx.config.display().to_string();
+    let mock = MockProcess::start(&bin, &["--config", &config])?;
+    let token = Command::new(&bin)
+        .args(["apns-token", "--key"])
+        .arg(&fx.apns_key)
+        .args(["--key-id", &fx.key_id, "--team-id", &fx.team_id])
+        .output()?;
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+
+    let load = Command::new("uptime")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    let mut h2load_rates = Vec::new();
+    for run in 1..=args.h2load_runs {
+        let h2 = bench::h2load(&[
+            "-n".into(),
+            args.n.to_string(),
+            "-c".into(),
+            "4".into(),
+            "-m".into(),
+            "100".into(),
+            "-H".into(),
+            format!("authorization: bearer {token}"),
+            "-H".into(),
+            format!("apns-topic: {TOPIC}"),
+            "-H".into(),
+            "apns-push-type: alert".into(),
+            "-d".into(),
+            fx.payload.display().to_string(),
+            format!("{}/3/device/{DEVICE}", mock.apns_url()),
+        ])?;
+        println!(
+            "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
+            h2.requests_per_sec, h2.succeeded, h2.failed
+        );
+        h2load_rates.push(h2.requests_per_sec);
+    }
+    let reference = bench::median(&h2load_rates).unwrap_or(0.0);
+
+    let exe = std::env::current_exe()?;
+    let (mut rates, mut rss) = (Vec::new(), Vec::new());
+    for run in 1..=args.runs {
+        let out = Command::new(&exe)
+            .arg("--child")
+            .arg(dir.path())
+            .args(["--apns-url", &mock.apns_url()])
+            .args(["--n", &args.n.to_string()])
+            .args(["--in-flight", &args.in_flight.to_string()])
+            .args(["--connections", &args.connections.to_string()])
+            .args(["--sender-threads", &args.sender_threads.to_string()])
+            .output()?;
+        let line = String::from_utf8_lossy(&out.stdout);
+        let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
+            format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
+        })?;
+        println!(
+            "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
+            report.rate,
+            report.secs,
+            report.ok,
+            report.failed,
+            report.peak_rss_kib as f64 / 1024.0
+        );
+        rates.push(report.rate);
+        rss.push(report.peak_rss_kib as f64);
+    }
+    let rate = bench::median(&rates).unwrap_or(0.0);
+    let peak = bench::median(&rss).unwrap_or(0.0) / 1024.0;
+    let mock_rss = bench::peak_rss_kib(mock.pid()).unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "median: h2load {reference:.0} req/s; sender {rate:.0} notifications/s ({:.1}% of h2load), peak RSS {peak:.1} MiB (n={}, in-flight={}, connections={}, sender threads={}); mock peak RSS {mock_rss:.1} MiB",
+        100.0 * rate / reference.max(1.0),
+        args.n,
+        args.in_flight,
+        args.connections,
+        args.sender_threads,
+    );
+    Ok(())
+}
+
+fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let runtime = match args.sender_threads {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    let fx: Fixtures = serde_json::from_slice(&std::fs::read(dir.join(FIXTURES))?)?;
+    let url = args.apns_url.as_deref().context("--apns-url")?;
+    let settings = ApnsSettings {
+        endpoint: Endpoint::parse(url)?,
+        auth: ApnsAuth::Token {
+            key_file: fx.apns_key.clone(),
+            key_id: fx.key_id.clone(),
+            team_id: fx.team_id.clone(),
+        },
+        topic: TOPIC.into(),
+        trust_roots: Some(fx.ca.clone()),
+        connections: args.connections,
+        ..ApnsSettings::default()
+    };
+    let payload = Bytes::from(std::fs::read(&fx.payload)?);
+    let client = Arc::new(ApnsClient::new(&settings)?);
+    let n = args.n;
+    let in_flight = args.in_flight;
+    let (ok, failed, secs) = runtime.block_on(async move {
+        let notifications = (0..n).map(|_| Notification::new(DEVICE, payload.clone()));
+        let started = Instant::now();
+        let mut results = std::pin::pin!(client.send_all(notifications, in_flight));
+        let (mut ok, mut failed) = (0usize, 0usize);
+        while let Some((_, result)) = results.next().await {
+            if result.is_success() {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        (ok, failed, started.elapsed().as_secs_f64())
+    });
+    let report = RunReport {
+        rate: n as f64 / secs,
+        secs,
+        ok,
+        failed,
+        peak_rss_kib: bench::self_peak_rss_kib()?,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}

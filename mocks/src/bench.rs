@@ -1,0 +1,257 @@
+//! Benchmark support shared by the senders' benchmarks: the `pushgate-mock` binary as a
+//! child process, `h2load` runs, peak RSS from `/proc`, and medians.
+//!
+//! A benchmark starts the mock once ([`MockProcess::start`], one tokio worker), measures
+//! the mock's ceiling with [`h2load`], then runs the sender under test (best in fresh
+//! child processes, so [`peak_rss_kib`] of each is its own) and compares the medians.
+//! Linux only (`/proc`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde::Deserialize;
+
+/// Environment variable naming the `pushgate-mock` binary.
+pub const MOCK_BIN_ENV: &str = "PUSHGATE_MOCK_BIN";
+
+type Result<T> = std::result::Result<T, BenchError>;
+
+/// What went wrong while setting up or measuring a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A process could not be started or read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A process said something we could not understand.
+    #[error("{0}")]
+    Output(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+    let what = what.into();
+    move |source| BenchError::Io { what, source }
+}
+
+/// The `pushgate-mock` binary: `$PUSHGATE_MOCK_BIN`, else `target/release/pushgate-mock`
+/// in the target folder of the running executable (`target/<profile>/deps/<bench>`).
+pub fn mock_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os(MOCK_BIN_ENV) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent)
+        .and_then(Path::parent);
+    target.map_or_else(
+        || PathBuf::from("target/release/pushgate-mock"),
+        |t| t.join("release").join("pushgate-mock"),
+    )
+}
+
+/// The addresses the mock prints at start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MockAddrs {
+    /// APNs listener, `127.0.0.1:PORT`.
+    pub apns: String,
+    /// FCM listener.
+    pub fcm: String,
+    /// OAuth listener.
+    pub oauth: String,
+    /// Admin listener (plain HTTP).
+    pub admin: String,
+    /// The CA certificate to trust.
+    pub ca: PathBuf,
+}
+
+/// A running `pushgate-mock` child process; killed when dropped.
+#[derive(Debug)]
+pub struct MockProcess {
+    child: Child,
+    /// Where it listens.
+    pub addrs: MockAddrs,
+}
+
+impl MockProcess {
+    /// Starts `bin` with `--worker-threads 1` and `args`, and reads its JSON line.
+    pub fn start(bin: &Path, args: &[&str]) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["--worker-threads", "1"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io(format!("starting {}", bin.display())))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .map_err(io("reading the mock's address line"))?;
+        }
+        let addrs = match serde_json::from_str::<MockAddrs>(&line) {
+            Ok(addrs) => addrs,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(BenchError::Output(format!(
+                    "mock address line {line:?}: {e}"
+                )));
+            }
+        };
+        Ok(Self { child, addrs })
+    }
+
+    /// The mock's process id (for [`peak_rss_kib`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `https://127.0.0.1:PORT` of the APNs mock.
+    pub fn apns_url(&self) -> String {
+        format!("https://{}", self.addrs.apns)
+    }
+
+    /// `https://127.0.0.1:PORT` of the FCM mock.
+    pub fn fcm_url(&self) -> String {
+        format!("https://{}", self.addrs.fcm)
+    }
+
+    /// `https://127.0.0.1:PORT/token` of the OAuth mock.
+    pub fn oauth_token_url(&self) -> String {
+        format!("https://{}/token", self.addrs.oauth)
+    }
+
+    /// `http://127.0.0.1:PORT` of the admin API.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.addrs.admin)
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one `h2load` run reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct H2loadReport {
+    /// `req/s` of the "finished in" line.
+    pub requests_per_sec: f64,
+    /// Requests that got a 2xx.
+    pub succeeded: u64,
+    /// Requests that failed, errored or timed out.
+    pub failed: u64,
+}
+
+/// Runs `h2load` with `args` (e.g. `-n 200000 -c 4 -m 100 ... URL`) and parses its
+/// summary.
+pub fn h2load(args: &[String]) -> Result<H2loadReport> {
+    let output = Command::new("h2load")
+        .args(args)
+        .output()
+        .map_err(io("running h2load"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_h2load(&text).ok_or_else(|| {
+        BenchError::Output(format!(
+            "h2load output not understood (exit {}): {text}",
+            output.status
+        ))
+    })
+}
+
+/// Parses h2load's `finished in 1.23s, 162345.67 req/s, ...` and `requests: ...` lines.
+pub fn parse_h2load(text: &str) -> Option<H2loadReport> {
+    let finished = text.lines().find(|l| l.starts_with("finished in"))?;
+    let rate = finished
+        .split(',')
+        .find(|part| part.trim_end().ends_with("req/s"))?
+        .trim()
+        .trim_end_matches("req/s")
+        .trim()
+        .parse()
+        .ok()?;
+    let requests = text.lines().find(|l| l.starts_with("requests:"))?;
+    let count = |label: &str| -> u64 {
+        requests
+            .split(',')
+            .find_map(|part| part.trim().strip_suffix(label))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Some(H2loadReport {
+        requests_per_sec: rate,
+        succeeded: count("succeeded"),
+        failed: count("failed") + count("errored") + count("timeout"),
+    })
+}
+
+/// Peak resident set size (`VmHWM`) of process `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    read_hwm(&format!("/proc/{pid}/status"))
+}
+
+/// Peak resident set size of this process, in KiB.
+pub fn self_peak_rss_kib() -> Result<u64> {
+    read_hwm("/proc/self/status")
+}
+
+fn read_hwm(path: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(path).map_err(io(format!("reading {path}")))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| BenchError::Output(format!("no VmHWM in {path}")))
+}
+
+/// Resets this process's peak RSS to its current RSS (`/proc/self/clear_refs`).
+pub fn reset_peak_rss() -> Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5").map_err(io("writing /proc/self/clear_refs"))
+}
+
+/// The median (the mean of the two middle values for an even count); `None` if empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => sorted.get(n / 2).copied(),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h2load_summaries_parse() {
+        let text = "starting benchmark...\n\
+            finished in 1.39s, 143863.03 req/s, 5.21MB/s\n\
+            requests: 200000 total, 200000 started, 200000 done, 199990 succeeded, 10 failed, 0 errored, 0 timeout\n";
+        let report = parse_h2load(text).unwrap();
+        assert!((report.requests_per_sec - 143_863.03).abs() < 1e-6);
+        assert_eq!((report.succeeded, report.failed), (199_990, 10));
+        assert_eq!(parse_h2load("nothing"), None);
+    }
+
+    #[test]
+    fn medians_and_peak_rss() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+        assert!(self_peak_rss_kib().unwrap() > 0);
+        assert!(peak_rss_kib(std::process::id()).unwrap() > 0);
+    }
+}
