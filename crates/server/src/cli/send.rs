@@ -114,42 +114,62 @@ pub async fn deliver(
     pushgate: &Pushgate,
     new: &pushgate_store::NewDelivery,
 ) -> anyhow::Result<DeliverySummary> {
+    let mut summaries = deliver_all(pushgate, std::slice::from_ref(new)).await?;
+    summaries.pop().context("no summary")
+}
+
+/// Creates the deliveries, analyses them, runs one pipeline until all are final (with a
+/// progress bar on a terminal, a line every 2 s otherwise); their summaries, in order.
+pub async fn deliver_all(
+    pushgate: &Pushgate,
+    news: &[pushgate_store::NewDelivery],
+) -> anyhow::Result<Vec<DeliverySummary>> {
     let store = &pushgate.store;
-    let delivery = store.create_delivery(new, Utc::now()).await?;
-    let analysis = pushgate.analyzer.analyze(&delivery).await?;
+    let mut ids = Vec::with_capacity(news.len());
+    let mut total = 0;
+    for new in news {
+        let delivery = store.create_delivery(new, Utc::now()).await?;
+        let analysis = pushgate.analyzer.analyze(&delivery).await?;
+        total += analysis.messages;
+        if !std::io::stderr().is_terminal() {
+            eprintln!(
+                "delivery {} ({}): {} message(s) queued, {} excluded",
+                delivery.id, delivery.app_id, analysis.messages, analysis.exclusions
+            );
+        }
+        ids.push(delivery.id);
+    }
     let cancel = CancellationToken::new();
     let pipeline = tokio::spawn({
         let pipeline = pushgate.pipeline.clone();
         let cancel = cancel.clone();
         async move { pipeline.run(cancel).await }
     });
-    let total = analysis.messages;
-    let bar = if std::io::stderr().is_terminal() {
+    let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(total);
         if let Ok(style) = ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} final ({msg})",
         ) {
             bar.set_style(style);
         }
-        Some(bar)
-    } else {
-        eprintln!(
-            "delivery {}: {} message(s) queued, {} excluded",
-            delivery.id, analysis.messages, analysis.exclusions
-        );
-        None
-    };
+        bar
+    });
     let mut last_line = std::time::Instant::now();
-    let summary = loop {
-        let current = store
-            .delivery(&delivery.id)
-            .await?
-            .context("the delivery vanished")?;
-        let summary = store.summary(&current).await?;
-        let done = (summary.sent + summary.failed + summary.planned).unsigned_abs();
+    let summaries = loop {
+        let mut summaries = Vec::with_capacity(ids.len());
+        let mut all_done = true;
+        for id in &ids {
+            let current = store.delivery(id).await?.context("a delivery vanished")?;
+            all_done &= current.state == DeliveryState::Done;
+            summaries.push(store.summary(&current).await?);
+        }
+        let sum = |f: fn(&DeliverySummary) -> i64| summaries.iter().map(f).sum::<i64>();
+        let done = (sum(|s| s.sent) + sum(|s| s.failed) + sum(|s| s.planned)).unsigned_abs();
         let progress = format!(
-            "sent {}, failed {}, retry {}",
-            summary.sent, summary.failed, summary.retry
+            "sent {}, failed {}, waiting to retry {}",
+            sum(|s| s.sent),
+            sum(|s| s.failed),
+            sum(|s| s.retry)
         );
         match &bar {
             Some(bar) => {
@@ -162,8 +182,8 @@ pub async fn deliver(
             }
             None => {}
         }
-        if current.state == DeliveryState::Done {
-            break summary;
+        if all_done {
+            break summaries;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -175,7 +195,7 @@ pub async fn deliver(
         Ok(result) => result?,
         Err(error) => anyhow::bail!("the send pipeline failed: {error}"),
     }
-    Ok(summary)
+    Ok(summaries)
 }
 
 /// Prints a delivery summary.
