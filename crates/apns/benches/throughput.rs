@@ -197,6 +197,12 @@ fn parent(args: &Args) -> anyhow::Result<()> {
 }
 
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    // As the pushgate binary runs it: a subscriber is installed (warnings to stderr).
+    // Without any, `tracing` forwards every span of `h2` to the `log` crate's checks.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match args.sender_threads {
         0 => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -2,6 +2,7 @@
 //! `apns-*` headers), and one exchange on a leased stream, read back as an [`Exchange`].
 
 use std::future::poll_fn;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -22,6 +23,9 @@ static APNS_PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
 static APNS_EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
 static APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static("apns-collapse-id");
 static APNS_ID: HeaderName = HeaderName::from_static("apns-id");
+
+/// The request path before the device token.
+const DEVICE_PATH: &str = "/3/device/";
 
 /// Largest error body kept (APNs' are a few dozen bytes).
 const MAX_ANSWER_BODY: usize = 64 * 1024;
@@ -59,6 +63,27 @@ impl<'de> Deserialize<'de> for JsonObject {
     }
 }
 
+/// The last payload found to be a JSON object. A delivery sends one payload buffer to
+/// many tokens; this skips parsing it again. It holds a clone of the buffer, so the
+/// memory cannot be freed and reused while remembered: the same address and length then
+/// mean the same bytes (a `Bytes` never changes).
+#[derive(Debug, Default)]
+pub(crate) struct CheckedPayload(Mutex<Option<Bytes>>);
+
+impl CheckedPayload {
+    fn check(&self, payload: &Bytes) -> Result<(), String> {
+        let same = |last: &Bytes| last.as_ptr() == payload.as_ptr() && last.len() == payload.len();
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref().is_some_and(same) {
+            return Ok(());
+        }
+        serde_json::from_slice::<JsonObject>(payload)
+            .map_err(|e| format!("payload is not a JSON object: {e}"))?;
+        *last = Some(payload.clone());
+        Ok(())
+    }
+}
+
 fn header(name: &str, value: &str) -> Result<HeaderValue, SendResult> {
     HeaderValue::from_str(value)
         .map_err(|_| SendResult::content_format(&format!("{name} is not a valid header value")))
@@ -71,7 +96,7 @@ impl Prepared {
     /// An empty or non-hex token is refused as APNs would refuse it (400
     /// `MissingDeviceToken` / `BadDeviceToken`, `apns.other`), so a token lands on the
     /// same row whether or not it reached APNs.
-    pub(crate) fn new(n: &Notification) -> Result<Self, SendResult> {
+    pub(crate) fn new(n: &Notification, checked: &CheckedPayload) -> Result<Self, SendResult> {
         if n.token.is_empty() {
             return Err(SendResult::refused_locally("MissingDeviceToken"));
         }
@@ -82,8 +107,7 @@ impl Prepared {
         if n.payload.len() > limit {
             return Err(SendResult::payload_too_large(n.payload.len(), limit));
         }
-        if let Err(e) = serde_json::from_slice::<JsonObject>(&n.payload) {
-            let detail = format!("payload is not a JSON object: {e}");
+        if let Err(detail) = checked.check(&n.payload) {
             return Err(SendResult::content_format(&detail));
         }
         if let Some(id) = &n.collapse_id
@@ -95,7 +119,10 @@ impl Prepared {
             );
             return Err(SendResult::content_format(&detail));
         }
-        let path = PathAndQuery::try_from(format!("/3/device/{}", n.token))
+        let mut path = String::with_capacity(DEVICE_PATH.len() + n.token.len());
+        path.push_str(DEVICE_PATH);
+        path.push_str(&n.token);
+        let path = PathAndQuery::from_maybe_shared(Bytes::from(path))
             .map_err(|_| SendResult::refused_locally("BadDeviceToken"))?;
         Ok(Self {
             path,
@@ -273,12 +300,15 @@ mod tests {
 
     #[test]
     fn local_checks_pick_the_row_apns_would() {
+        let checked = CheckedPayload::default();
         let ok = Notification::new("abcdef01", Bytes::from_static(b"{\"aps\":{}}"));
-        assert!(Prepared::new(&ok).is_ok());
+        assert!(Prepared::new(&ok, &checked).is_ok());
         let case = |f: fn(&mut Notification)| {
             let mut n = ok.clone();
             f(&mut n);
-            Prepared::new(&n).err().map(|r| (row(&r), r.reason))
+            Prepared::new(&n, &checked)
+                .err()
+                .map(|r| (row(&r), r.reason))
         };
         let other = |reason: &str| Some(("apns.other".to_owned(), Some(reason.to_owned())));
         assert_eq!(case(|n| n.token.clear()), other("MissingDeviceToken"));
@@ -307,13 +337,25 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_buffer_is_parsed_once_and_a_new_one_again() {
+        let checked = CheckedPayload::default();
+        let good = Bytes::from(b"{\"aps\":{}}".to_vec());
+        assert!(checked.check(&good).is_ok());
+        assert!(checked.check(&good.clone()).is_ok());
+        let bad = Bytes::from(b"{\"aps\":{}".to_vec());
+        assert!(checked.check(&bad).is_err());
+        // A slice of the remembered buffer is other bytes: parsed again.
+        assert!(checked.check(&good.slice(1..)).is_err());
+    }
+
+    #[test]
     fn requests_carry_every_header() {
         let mut n = Notification::new("abcdef01", Bytes::from_static(b"{}"));
         n.priority = Some(5);
         n.expiration = Some(0);
         n.collapse_id = Some("c1".into());
         n.apns_id = Some("123e4567-e89b-12d3-a456-426614174000".into());
-        let p = Prepared::new(&n).unwrap();
+        let p = Prepared::new(&n, &CheckedPayload::default()).unwrap();
         let authority = Authority::from_static("127.0.0.1:1");
         let topic = HeaderValue::from_static("com.example.app");
         let auth = HeaderValue::from_static("bearer t");

@@ -36,14 +36,22 @@ impl Clock for SystemClock {
 }
 
 /// One signed provider token.
-#[derive(Debug)]
 pub(crate) struct Token {
-    /// `bearer <jwt>`, marked sensitive (never logged by `http`'s Debug).
+    /// `bearer <jwt>`, marked sensitive (HPACK never-indexed, hidden from `Debug`).
     pub header: HeaderValue,
     /// Its `iat`.
     pub issued_at: SystemTime,
     /// Increases with every new token; tells connections which one they last used.
     pub generation: u64,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("issued_at", &self.issued_at)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Serialize)]
@@ -108,6 +116,8 @@ impl ProviderTokens {
         let iat = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.key_id.clone());
+        // Apple asks for `alg` and `kid` only; `typ` would add 16 bytes to every request.
+        header.typ = None;
         let claims = Claims {
             iss: &self.team_id,
             iat,
