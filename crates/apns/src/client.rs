@@ -341,6 +341,7 @@ impl Inner {
             token.as_ref().map(|t| &t.header),
         );
         let payload = prepared.payload.clone();
+        let reads_before = conn.state.io.reads();
         let exchanged = tokio::time::timeout_at(
             deadline,
             exchange(conn, request, payload, &mut attempt.sent),
@@ -350,6 +351,11 @@ impl Inner {
         match &attempt.exchange {
             Exchange::Answer(answer) => self.after_answer(&lease.conn, answer),
             Exchange::Unprocessed | Exchange::Failed(Transport::GoAway) => {
+                self.pool.retire(conn.state.id);
+            }
+            Exchange::Failed(Transport::Timeout) if conn.state.io.reads() == reads_before => {
+                // Nothing at all came on this connection for a whole request timeout:
+                // it may be black-holed; new requests go to a fresh one.
                 self.pool.retire(conn.state.id);
             }
             Exchange::Failed(_) | Exchange::Tls(_) => {

@@ -65,9 +65,17 @@ pub(crate) struct Io {
 pub(crate) struct IoStatus {
     closed: AtomicBool,
     tls_failure: Mutex<Option<String>>,
+    /// Successful reads so far: a connection whose count stands still while a request
+    /// times out has gone silent.
+    reads: AtomicU64,
 }
 
 impl IoStatus {
+    /// How many reads brought data so far.
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
     /// The peer closed the socket, or reading or writing failed.
     pub(crate) fn closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -100,6 +108,9 @@ impl AsyncRead for Io {
         match &result {
             Poll::Ready(Ok(())) if buf.filled().len() == before => {
                 self.status.closed.store(true, Ordering::Release);
+            }
+            Poll::Ready(Ok(())) => {
+                self.status.reads.fetch_add(1, Ordering::Relaxed);
             }
             Poll::Ready(Err(e)) => self.status.failed(e),
             _ => {}

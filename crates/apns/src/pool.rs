@@ -46,7 +46,11 @@ pub(crate) struct Lease<'a> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         self.conn.state.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.pool.wake();
+        // One slot freed: one waiter (waking all of them would cost each release as many
+        // polls as there are waiters).
+        if self.pool.waiters.load(Ordering::SeqCst) > 0 {
+            self.pool.changed.notify_one();
+        }
     }
 }
 
@@ -142,7 +146,7 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes the waiters (a stream was freed, a connection opened, failed or grew).
+    /// Wakes every waiter (a connection opened, failed, grew or was retired).
     fn wake(&self) {
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.changed.notify_waiters();

@@ -201,3 +201,23 @@ async fn headers_are_sent_as_given() {
     assert_eq!(second.header("apns-priority"), None, "APNs' default");
     assert_eq!(second.header("apns-id"), None);
 }
+
+#[tokio::test]
+async fn a_connection_silent_for_a_whole_timeout_is_replaced() {
+    let h = Harness::start().await;
+    let t = token("96", 1);
+    let rule = Rule::apns_token(&t, Answer::NoAnswer).times(1);
+    h.mocks.scenarios().add(rule).expect("rule");
+    let client = h.client_with(|s| {
+        s.connections = 1;
+        s.request_timeout_ms = 300;
+        s.retry.max_retries = 1;
+    });
+    let warm = client.send(&Notification::new(token("96", 2), payload())).await;
+    assert_eq!(row(&warm), "apns.device_on");
+    let result = client.send(&Notification::new(t, payload())).await;
+    assert_eq!(row(&result), "apns.device_on");
+    assert_eq!(result.attempts, 2);
+    let stats = h.mocks.stats();
+    assert_eq!(stats.connection_count[&Service::Apns], 2, "the retry went to a new connection");
+}
