@@ -213,11 +213,17 @@ async fn a_connection_silent_for_a_whole_timeout_is_replaced() {
         s.request_timeout_ms = 300;
         s.retry.max_retries = 1;
     });
-    let warm = client.send(&Notification::new(token("96", 2), payload())).await;
+    let warm = client
+        .send(&Notification::new(token("96", 2), payload()))
+        .await;
     assert_eq!(row(&warm), "apns.device_on");
     let result = client.send(&Notification::new(t, payload())).await;
     assert_eq!(row(&result), "apns.device_on");
     assert_eq!(result.attempts, 2);
     let stats = h.mocks.stats();
-    assert_eq!(stats.connection_count[&Service::Apns], 2, "the retry went to a new connection");
+    assert_eq!(
+        stats.connection_count[&Service::Apns],
+        2,
+        "the retry went to a new connection"
+    );
 }
