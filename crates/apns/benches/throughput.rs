@@ -6,10 +6,12 @@
 //! ```
 //!
 //! Starts `pushgate-mock` once (one tokio worker, `PUSHGATE_MOCK_BIN` or
-//! `target/release/pushgate-mock`), measures `h2load -n N -c 4 -m 100` on its APNs 200
-//! path, then runs the sender `--runs` times, each in a fresh child process (so the peak
-//! RSS is the sender's own), sending N notifications with at most `--in-flight` at once.
-//! Prints one line per run and the medians: notifications/s, peak RSS, ratio to h2load.
+//! `target/release/pushgate-mock`), then alternates `h2load -n N -c 4 -m 100` on its APNs
+//! 200 path with runs of the sender, each in a fresh child process (so the peak RSS is the
+//! sender's own) sending N notifications with at most `--in-flight` at once, on a
+//! current-thread runtime (`--sender-threads` for more) with a warn-level tracing
+//! subscriber, as the pushgate binary has one. Prints one line per run, the load, and the
+//! medians: notifications/s, peak RSS, ratio to h2load.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,8 +43,8 @@ struct Args {
     /// Sender runs (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// h2load runs (the median is the reference).
-    #[arg(long, default_value_t = 3)]
+    /// h2load runs, alternating with the sender's (the median is the reference).
+    #[arg(long, default_value_t = 5)]
     h2load_runs: usize,
     /// Connections in the sender's pool.
     #[arg(long, default_value_t = 4)]
@@ -128,49 +130,39 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         .map(|o| o.stdout)
         .unwrap_or_default();
     println!("load: {}", String::from_utf8_lossy(&load).trim());
-    let mut h2load_rates = Vec::new();
-    for run in 1..=args.h2load_runs {
-        let h2 = bench::h2load(&[
-            "-n".into(),
-            args.n.to_string(),
-            "-c".into(),
-            "4".into(),
-            "-m".into(),
-            "100".into(),
-            "-H".into(),
-            format!("authorization: bearer {token}"),
-            "-H".into(),
-            format!("apns-topic: {TOPIC}"),
-            "-H".into(),
-            "apns-push-type: alert".into(),
-            "-d".into(),
-            fx.payload.display().to_string(),
-            format!("{}/3/device/{DEVICE}", mock.apns_url()),
-        ])?;
-        println!(
-            "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
-            h2.requests_per_sec, h2.succeeded, h2.failed
-        );
-        h2load_rates.push(h2.requests_per_sec);
-    }
-    let reference = bench::median(&h2load_rates).unwrap_or(0.0);
-
+    let h2load_args: Vec<String> = vec![
+        "-n".into(),
+        args.n.to_string(),
+        "-c".into(),
+        "4".into(),
+        "-m".into(),
+        "100".into(),
+        "-H".into(),
+        format!("authorization: bearer {token}"),
+        "-H".into(),
+        format!("apns-topic: {TOPIC}"),
+        "-H".into(),
+        "apns-push-type: alert".into(),
+        "-d".into(),
+        fx.payload.display().to_string(),
+        format!("{}/3/device/{DEVICE}", mock.apns_url()),
+    ];
     let exe = std::env::current_exe()?;
-    let (mut rates, mut rss) = (Vec::new(), Vec::new());
-    for run in 1..=args.runs {
-        let out = Command::new(&exe)
-            .arg("--child")
-            .arg(dir.path())
-            .args(["--apns-url", &mock.apns_url()])
-            .args(["--n", &args.n.to_string()])
-            .args(["--in-flight", &args.in_flight.to_string()])
-            .args(["--connections", &args.connections.to_string()])
-            .args(["--sender-threads", &args.sender_threads.to_string()])
-            .output()?;
-        let line = String::from_utf8_lossy(&out.stdout);
-        let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
-            format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
-        })?;
+    let (mut h2load_rates, mut rates, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    // h2load and sender runs alternate, so both see the same (shared, noisy) machine.
+    for run in 1..=args.runs.max(args.h2load_runs) {
+        if run <= args.h2load_runs {
+            let h2 = bench::h2load(&h2load_args)?;
+            println!(
+                "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
+                h2.requests_per_sec, h2.succeeded, h2.failed
+            );
+            h2load_rates.push(h2.requests_per_sec);
+        }
+        if run > args.runs {
+            continue;
+        }
+        let report = sender_run(args, &exe, dir.path(), &mock.apns_url())?;
         println!(
             "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
             report.rate,
@@ -182,9 +174,15 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         rates.push(report.rate);
         rss.push(report.peak_rss_kib as f64);
     }
+    let reference = bench::median(&h2load_rates).unwrap_or(0.0);
     let rate = bench::median(&rates).unwrap_or(0.0);
     let peak = bench::median(&rss).unwrap_or(0.0) / 1024.0;
     let mock_rss = bench::peak_rss_kib(mock.pid()).unwrap_or(0) as f64 / 1024.0;
+    let load = Command::new("uptime")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    println!("load: {}", String::from_utf8_lossy(&load).trim());
     println!(
         "median: h2load {reference:.0} req/s; sender {rate:.0} notifications/s ({:.1}% of h2load), peak RSS {peak:.1} MiB (n={}, in-flight={}, connections={}, sender threads={}); mock peak RSS {mock_rss:.1} MiB",
         100.0 * rate / reference.max(1.0),
@@ -194,6 +192,22 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         args.sender_threads,
     );
     Ok(())
+}
+
+/// One sender run in a fresh child process (this executable with `--child`).
+fn sender_run(args: &Args, exe: &Path, dir: &Path, apns_url: &str) -> anyhow::Result<RunReport> {
+    let out = Command::new(exe)
+        .arg("--child")
+        .arg(dir)
+        .args(["--apns-url", apns_url])
+        .args(["--n", &args.n.to_string()])
+        .args(["--in-flight", &args.in_flight.to_string()])
+        .args(["--connections", &args.connections.to_string()])
+        .args(["--sender-threads", &args.sender_threads.to_string()])
+        .output()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim())
+        .with_context(|| format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
