@@ -1,0 +1,315 @@
+//! FCM sender throughput against the mock, compared with h2load on the same mock.
+//!
+//! ```sh
+//! cargo build --release -p pushgate-mocks
+//! cargo bench -p pushgate-fcm --bench throughput -- --n 200000 --in-flight 400 --runs 5
+//! ```
+//!
+//! Starts `pushgate-mock` once (one tokio worker, `PUSHGATE_MOCK_BIN` or
+//! `target/release/pushgate-mock`, the `pushgate-mock fixtures` configuration), gets an
+//! access token from its OAuth endpoint, measures `h2load -n N -c 4 -m 100` on its FCM
+//! send path with that token and the body the sender sends, then runs the sender
+//! `--runs` times, each in a fresh child process (so the peak RSS is the sender's own),
+//! sending N messages with at most `--in-flight` at once. Every message goes to the
+//! same registration token, as h2load's requests do. Prints one line per run and the
+//! medians: notifications/s, peak RSS, ratio to h2load.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::StreamExt;
+use pushgate_fcm::{FcmClient, FcmSettings, Message, MessageContent};
+use pushgate_mocks::ServiceAccount;
+use pushgate_mocks::bench::{self, MockProcess};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The fixtures' project and account.
+const PROJECT: &str = "demo-project";
+const CLIENT_EMAIL: &str = "pushgate@demo-project.iam.gserviceaccount.com";
+/// The key file the fixtures' mock configuration registers.
+const KEY_FILE: &str = "service-account.json";
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Messages per run.
+    #[arg(long, default_value_t = 200_000)]
+    n: usize,
+    /// Messages in flight at once.
+    #[arg(long, default_value_t = 400)]
+    in_flight: usize,
+    /// Sender runs (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// h2load runs (the median is the reference).
+    #[arg(long, default_value_t = 3)]
+    h2load_runs: usize,
+    /// The sender's HTTP/2 connections.
+    #[arg(long, default_value_t = FcmSettings::default().connections)]
+    connections: usize,
+    /// Sender runtime worker threads; 0 = a current-thread runtime.
+    #[arg(long, default_value_t = 0)]
+    sender_threads: usize,
+    /// Internal: run the sender once with the fixtures in this folder; print JSON.
+    #[arg(long, hide = true)]
+    child: Option<PathBuf>,
+    /// Internal: the mock's FCM URL for `--child`.
+    #[arg(long, hide = true)]
+    fcm_url: Option<String>,
+    /// Internal: the mock's token URL for `--child`.
+    #[arg(long, hide = true)]
+    token_url: Option<String>,
+    /// Ignored (cargo bench passes it).
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// One sender run, as the child reports it.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunReport {
+    rate: f64,
+    secs: f64,
+    ok: usize,
+    failed: usize,
+    peak_rss_kib: u64,
+}
+
+/// What every message shares: a typical alert with data and Android options.
+fn content() -> anyhow::Result<Arc<MessageContent>> {
+    let value = json!({
+        "notification": {"title": "Your order has shipped", "body": "Order 4711 is on its way."},
+        "data": {"order_id": "4711", "kind": "shipping"},
+        "android": {"priority": "HIGH", "ttl": "86400s", "collapse_key": "orders",
+                    "notification": {"channel_id": "orders", "sound": "default"}}
+    });
+    Ok(Arc::new(MessageContent::from_json(value)?))
+}
+
+/// A registration token of the usual length (163 characters).
+fn registration_token() -> String {
+    let mut token = String::from("bench:");
+    while token.len() < 163 {
+        token.push_str("APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx");
+    }
+    token.truncate(163);
+    token
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match &args.child {
+        Some(dir) => child(&args, dir),
+        None => parent(&args),
+    }
+}
+
+/// Writes the fixtures into `dir`, with a service account of our own (whose key signs
+/// h2load's token) in place of the generated one.
+fn fixtures(bin: &Path, dir: &Path) -> anyhow::Result<(PathBuf, ServiceAccount)> {
+    let out = Command::new(bin)
+        .args(["fixtures", "--dir"])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!("fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let paths: Value = serde_json::from_slice(&out.stdout).context("fixtures output")?;
+    let config = paths["config"].as_str().context("fixtures: no config")?;
+    let account =
+        ServiceAccount::generate(CLIENT_EMAIL, PROJECT, "https://oauth2.googleapis.com/token")?;
+    account.write_key_file(dir, KEY_FILE)?;
+    Ok((PathBuf::from(config), account))
+}
+
+/// An access token from the mock, for h2load.
+fn access_token(account: &ServiceAccount, token_url: &str, ca: &Path) -> anyhow::Result<String> {
+    let now = pushgate_mocks::fixtures::now_secs();
+    let scope = pushgate_outcome::oauth::FCM_SCOPE;
+    let assertion = account.assertion_with(token_url, scope, now, now + 3600)?;
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(ca)?)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let http = reqwest::Client::builder().tls_certs_merge([cert]).build()?;
+        let form = [
+            ("grant_type", pushgate_outcome::oauth::JWT_BEARER_GRANT),
+            ("assertion", assertion.as_str()),
+        ];
+        let body: Value = http
+            .post(token_url)
+            .form(&form)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = body["access_token"].as_str().context("no access token")?;
+        Ok(token.to_owned())
+    })
+}
+
+fn parent(args: &Args) -> anyhow::Result<()> {
+    let bin = bench::mock_bin();
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --release -p pushgate-mocks` or set {}",
+            bin.display(),
+            bench::MOCK_BIN_ENV
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let (config, account) = fixtures(&bin, dir.path())?;
+    let mock = MockProcess::start(&bin, &["--config", &config.display().to_string()])?;
+    let bearer = access_token(&account, &mock.oauth_token_url(), &mock.addrs.ca)?;
+    let mut message = serde_json::to_value(&*content()?)?;
+    message["token"] = Value::from(registration_token());
+    let body_file = dir.path().join("body.json");
+    std::fs::write(
+        &body_file,
+        json!({"validate_only": false, "message": message}).to_string(),
+    )?;
+
+    let load = Command::new("uptime")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    let send_url = format!("{}/v1/projects/{PROJECT}/messages:send", mock.fcm_url());
+    let mut h2load_rates = Vec::new();
+    for run in 1..=args.h2load_runs {
+        let h2 = bench::h2load(&[
+            "-n".into(),
+            args.n.to_string(),
+            "-c".into(),
+            "4".into(),
+            "-m".into(),
+            "100".into(),
+            "-H".into(),
+            format!("authorization: Bearer {bearer}"),
+            "-H".into(),
+            "content-type: application/json".into(),
+            "-d".into(),
+            body_file.display().to_string(),
+            send_url.clone(),
+        ])?;
+        println!(
+            "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
+            h2.requests_per_sec, h2.succeeded, h2.failed
+        );
+        h2load_rates.push(h2.requests_per_sec);
+    }
+    let reference = bench::median(&h2load_rates).unwrap_or(0.0);
+
+    let exe = std::env::current_exe()?;
+    let (mut rates, mut rss) = (Vec::new(), Vec::new());
+    for run in 1..=args.runs {
+        let out = Command::new(&exe)
+            .arg("--child")
+            .arg(dir.path())
+            .args(["--fcm-url", &mock.fcm_url()])
+            .args(["--token-url", &mock.oauth_token_url()])
+            .args(["--n", &args.n.to_string()])
+            .args(["--in-flight", &args.in_flight.to_string()])
+            .args(["--connections", &args.connections.to_string()])
+            .args(["--sender-threads", &args.sender_threads.to_string()])
+            .output()?;
+        let line = String::from_utf8_lossy(&out.stdout);
+        let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
+            format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
+        })?;
+        println!(
+            "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB, {:.1}% of h2load",
+            report.rate,
+            report.secs,
+            report.ok,
+            report.failed,
+            report.peak_rss_kib as f64 / 1024.0,
+            100.0 * report.rate / reference
+        );
+        if report.failed > 0 {
+            bail!("{} messages failed", report.failed);
+        }
+        rates.push(report.rate);
+        rss.push(report.peak_rss_kib as f64);
+    }
+    let rate = bench::median(&rates).unwrap_or(0.0);
+    let peak = bench::median(&rss).unwrap_or(0.0) / 1024.0;
+    let mock_rss = bench::peak_rss_kib(mock.pid()).unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "median: h2load {reference:.0} req/s; sender {rate:.0} notifications/s ({:.1}% of h2load), peak RSS {peak:.1} MiB (n={}, in-flight={}, connections={}, sender threads={}); mock peak RSS {mock_rss:.1} MiB",
+        100.0 * rate / reference,
+        args.n,
+        args.in_flight,
+        args.connections,
+        args.sender_threads,
+    );
+    let load = Command::new("uptime")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    Ok(())
+}
+
+/// One measured run in this process; prints a [`RunReport`] as JSON.
+fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let settings = FcmSettings {
+        service_account_file: dir.join(KEY_FILE),
+        token_uri: args.token_url.clone(),
+        base_url: args.fcm_url.clone(),
+        trust_roots: Some(dir.join("ca.pem")),
+        connections: args.connections,
+        ..FcmSettings::default()
+    };
+    let runtime = match args.sender_threads {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    let client = FcmClient::new(&settings)?;
+    let (content, token) = (content()?, registration_token());
+    let (n, in_flight) = (args.n, args.in_flight);
+    // The driver is a task, as the dispatcher's are (not the thread `block_on` runs on).
+    let run = async move {
+        // Warm-up: the access token and a first connection, outside the timing.
+        let first = client
+            .send(&Message::new(token.clone(), content.clone()))
+            .await;
+        if !first.is_success() {
+            bail!("warm-up send failed: {first:?}");
+        }
+        let messages = (0..n).map(|_| Message::new(token.clone(), content.clone()));
+        let started = Instant::now();
+        let mut results = std::pin::pin!(client.send_all(messages, in_flight));
+        let (mut ok, mut failed) = (0, 0);
+        while let Some((_, result)) = results.next().await {
+            if result.is_success() {
+                ok += 1;
+            } else {
+                if failed == 0 {
+                    eprintln!("first failure: {result:?}");
+                }
+                failed += 1;
+            }
+        }
+        Ok((ok, failed, started.elapsed().as_secs_f64()))
+    };
+    let (ok, failed, secs) = runtime.block_on(runtime.spawn(run))??;
+    let report = RunReport {
+        rate: ok as f64 / secs,
+        secs,
+        ok,
+        failed,
+        peak_rss_kib: bench::self_peak_rss_kib()?,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
