@@ -141,14 +141,18 @@ impl ApnsClient {
                 token = %short_token(&notification.token),
                 push_type = %notification.push_type,
             );
-            let result = self.inner.deliver(&prepared).instrument(span).await;
-            debug!(
-                outcome = %result.classification.id().map_or("-", |id| id.as_str()),
-                status = ?result.status,
-                attempts = result.attempts,
-                "apns result"
-            );
-            result
+            async {
+                let result = self.inner.deliver(&prepared).await;
+                debug!(
+                    outcome = %result.classification.id().map_or("-", |id| id.as_str()),
+                    status = ?result.status,
+                    attempts = result.attempts,
+                    "apns result"
+                );
+                result
+            }
+            .instrument(span)
+            .await
         } else {
             self.inner.deliver(&prepared).await
         }
