@@ -156,3 +156,25 @@ async fn an_expired_token_that_stays_expired_is_resent_only_once() {
         2
     );
 }
+
+#[tokio::test]
+async fn too_many_provider_token_updates_retires_the_connection_and_retries() {
+    let h = Harness::start().await;
+    let client = h.client_with(|s| s.connections = 1);
+    let warm = client
+        .send(&Notification::new(token("74", 1), payload()))
+        .await;
+    assert_eq!(row(&warm), "apns.device_on");
+    let t = token("74", 2);
+    let rule = Rule::apns_token(&t, Answer::apns(429, "TooManyProviderTokenUpdates")).times(1);
+    h.mocks.scenarios().add(rule).expect("rule");
+    let result = client.send(&Notification::new(t, payload())).await;
+    assert_eq!(row(&result), "apns.device_on");
+    assert_eq!(result.attempts, 2);
+    let stats = h.mocks.stats();
+    assert_eq!(
+        stats.connection_count[&Service::Apns],
+        2,
+        "retried on a fresh connection"
+    );
+}
