@@ -9,6 +9,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::model::{Address, parse_column, reason_of, status_of};
+use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
 use crate::{Dialect, Store};
 
@@ -16,9 +17,6 @@ use crate::{Dialect, Store};
 pub(crate) const ADDRESS_COLUMNS: &str = "app_id, token, status, error_count, last_failure_type, \
     last_failure_reason, first_error_text, last_error_text, first_error_at, last_error_at, \
     unregistered_at, last_modified";
-
-/// Number of columns in [`ADDRESS_COLUMNS`].
-const ADDRESS_COLUMN_COUNT: usize = 12;
 
 pub(crate) fn address_from_row(row: &AnyRow) -> Result<Address, StoreError> {
     let failure_type: Option<String> = row.try_get("last_failure_type")?;
@@ -50,52 +48,48 @@ pub(crate) fn address_from_row(row: &AnyRow) -> Result<Address, StoreError> {
     })
 }
 
-/// `($n, $n+1, ...)` for one row of `width` values starting at `$first`.
-pub(crate) fn placeholders(first: usize, width: usize) -> String {
-    let list: Vec<String> = (first..first + width).map(|n| format!("${n}")).collect();
-    format!("({})", list.join(", "))
-}
-
-/// Inserts or updates addresses, all of one statement.
+/// Inserts or updates addresses, 1,000 a statement.
 pub(crate) async fn upsert_addresses(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     addresses: &[Address],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    // 13 values a row; 1,000 rows stay under SQLite's and PostgreSQL's parameter limits.
     for chunk in addresses.chunks(1000) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| placeholders(i * (ADDRESS_COLUMN_COUNT + 1) + 1, ADDRESS_COLUMN_COUNT + 1))
-            .collect();
-        let sql = format!(
-            "INSERT INTO addresses ({ADDRESS_COLUMNS}, created_at) VALUES {} \
-             ON CONFLICT (app_id, token) DO UPDATE SET status = excluded.status, \
+        let mut statement = Statement::new(dialect);
+        statement.push(&format!(
+            "INSERT INTO addresses ({ADDRESS_COLUMNS}, created_at) VALUES "
+        ));
+        for (i, address) in chunk.iter().enumerate() {
+            if i > 0 {
+                statement.push(", ");
+            }
+            let state = &address.state;
+            statement.row([
+                Value::from(address.app_id.clone()),
+                Value::from(address.token.clone()),
+                Value::from(state.status.as_str()),
+                Value::from(i64::from(state.error_count)),
+                Value::from(state.last_failure_type.map(|t| t.as_str())),
+                Value::from(state.last_failure_reason.map(|r| i64::from(r.value()))),
+                Value::from(state.first_error_text.clone()),
+                Value::from(state.last_error_text.clone()),
+                Value::from(state.first_error_at.map(millis)),
+                Value::from(state.last_error_at.map(millis)),
+                Value::from(address.unregistered_at.map(millis)),
+                Value::from(millis(state.last_modified)),
+                Value::from(millis(now)),
+            ]);
+        }
+        statement.push(
+            " ON CONFLICT (app_id, token) DO UPDATE SET status = excluded.status, \
              error_count = excluded.error_count, last_failure_type = excluded.last_failure_type, \
              last_failure_reason = excluded.last_failure_reason, \
              first_error_text = excluded.first_error_text, last_error_text = excluded.last_error_text, \
              first_error_at = excluded.first_error_at, last_error_at = excluded.last_error_at, \
              unregistered_at = excluded.unregistered_at, last_modified = excluded.last_modified",
-            rows.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for address in chunk {
-            let state = &address.state;
-            query = query
-                .bind(address.app_id.clone())
-                .bind(address.token.clone())
-                .bind(state.status.as_str())
-                .bind(i64::from(state.error_count))
-                .bind(state.last_failure_type.map(|t| t.as_str()))
-                .bind(state.last_failure_reason.map(|r| i64::from(r.value())))
-                .bind(state.first_error_text.clone())
-                .bind(state.last_error_text.clone())
-                .bind(state.first_error_at.map(millis))
-                .bind(state.last_error_at.map(millis))
-                .bind(address.unregistered_at.map(millis))
-                .bind(millis(state.last_modified))
-                .bind(millis(now));
-        }
-        query.execute(&mut **tx).await?;
+        statement.query().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -115,16 +109,16 @@ pub(crate) async fn lock_addresses(
         Dialect::Postgres => " ORDER BY token FOR UPDATE",
     };
     for chunk in tokens.chunks(1000) {
-        let list: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
-        let sql = format!(
-            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = $1 AND token IN ({}){lock}",
-            list.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(app_id.to_owned());
-        for token in chunk {
-            query = query.bind((*token).to_owned());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+        let mut statement = Statement::new(dialect);
+        statement
+            .push(&format!(
+                "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = "
+            ))
+            .bind(app_id)
+            .push(" AND token IN ");
+        statement.row(chunk.iter().map(|token| Value::from(*token)));
+        statement.push(lock);
+        for row in statement.query().fetch_all(&mut **tx).await? {
             found.push(address_from_row(&row)?);
         }
     }
@@ -293,7 +287,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        upsert_addresses(&mut tx, std::slice::from_ref(address), now).await?;
+        upsert_addresses(&mut tx, self.dialect(), std::slice::from_ref(address), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -311,7 +305,7 @@ impl Store {
         let Some(before) = found.into_iter().next() else {
             return Ok(None);
         };
-        release_in(&mut tx, &before, ReleaseCause::Manual, now).await?;
+        release_in(&mut tx, self.dialect(), &before, ReleaseCause::Manual, now).await?;
         tx.commit().await?;
         Ok(Some(before))
     }
@@ -372,6 +366,7 @@ impl Store {
 /// Sets `before` back to Valid inside `tx` and records why.
 pub(crate) async fn release_in(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     before: &Address,
     cause: ReleaseCause,
     now: DateTime<Utc>,
@@ -380,7 +375,7 @@ pub(crate) async fn release_in(
         state: before.state.cleared(now),
         ..before.clone()
     };
-    upsert_addresses(tx, std::slice::from_ref(&released), now).await?;
+    upsert_addresses(tx, dialect, std::slice::from_ref(&released), now).await?;
     sqlx::query(
         "INSERT INTO address_releases (app_id, token, from_status, action, cause, released_at) \
          VALUES ($1, $2, $3, 'valid', $4, $5)",

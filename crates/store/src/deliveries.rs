@@ -5,9 +5,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::Store;
-use crate::addresses::placeholders;
 use crate::error::StoreError;
 use crate::model::{Delivery, DeliveryState, NewDelivery, Target, parse_column};
+use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
 
 const DELIVERY_COLUMNS: &str = "id, app_id, notification, target_kind, dry_run, state, \
@@ -70,21 +70,23 @@ impl Store {
             Target::Profiles(profiles) => ("profile_id", profiles.as_slice()),
             Target::Tokens(tokens) => ("token", tokens.as_slice()),
         };
-        // Three values a row; 5,000 rows a statement.
         for (chunk_index, chunk) in values.chunks(5000).enumerate() {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| placeholders(i * 3 + 1, 3))
-                .collect();
-            let sql = format!(
-                "INSERT INTO delivery_targets (delivery_id, seq, {column}) VALUES {}",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut statement = Statement::new(self.dialect());
+            statement.push(&format!(
+                "INSERT INTO delivery_targets (delivery_id, seq, {column}) VALUES "
+            ));
             for (i, value) in chunk.iter().enumerate() {
+                if i > 0 {
+                    statement.push(", ");
+                }
                 let seq = (chunk_index * 5000 + i + 1) as i64;
-                query = query.bind(id.clone()).bind(seq).bind(value.clone());
+                statement.row([
+                    Value::from(id.as_str()),
+                    Value::from(seq),
+                    Value::from(value.as_str()),
+                ]);
             }
-            query.execute(&mut *tx).await?;
+            statement.query().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.delivery(&id)

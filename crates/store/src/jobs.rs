@@ -6,9 +6,10 @@ use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AssertSqlSafe, Row};
 
-use crate::addresses::{ADDRESS_COLUMNS, address_from_row, placeholders, upsert_addresses};
+use crate::addresses::{ADDRESS_COLUMNS, address_from_row, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
+use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
 use crate::{Dialect, Store};
 
@@ -225,20 +226,23 @@ impl Store {
             .map(|row| Ok((row.try_get("id")?, row.try_get("app_id")?)))
             .collect::<Result<_, StoreError>>()?;
         for chunk in disabled.chunks(5000) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| placeholders(i * 2 + 2, 2))
-                .collect();
-            let sql = format!(
-                "WITH v (app_id, id) AS (VALUES {}) \
-                 INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) \
-                 SELECT $1, v.app_id, 'subscription', v.id, 'disabled' FROM v",
-                values.join(", ")
+            let mut statement = Statement::new(self.dialect());
+            statement.push(
+                "INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) VALUES ",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(run_id);
-            for (id, app_id) in chunk {
-                query = query.bind(app_id.clone()).bind(id.to_string());
+            for (i, (id, app_id)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    statement.push(", ");
+                }
+                statement.row([
+                    Value::from(run_id),
+                    Value::from(app_id.as_str()),
+                    Value::from("subscription"),
+                    Value::from(id.to_string()),
+                    Value::from("disabled"),
+                ]);
             }
-            query.execute(&mut *tx).await?;
+            statement.query().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(disabled.len() as u64)
@@ -278,25 +282,25 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let addresses: Vec<Address> = released.iter().map(|(a, _)| a.clone()).collect();
-        upsert_addresses(&mut tx, &addresses, now).await?;
+        upsert_addresses(&mut tx, self.dialect(), &addresses, now).await?;
         for chunk in released.chunks(5000) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| placeholders(i * 3 + 2, 3))
-                .collect();
-            let sql = format!(
-                "WITH v (app_id, token, change) AS (VALUES {}) \
-                 INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) \
-                 SELECT $1, v.app_id, 'address', v.token, v.change FROM v",
-                values.join(", ")
+            let mut statement = Statement::new(self.dialect());
+            statement.push(
+                "INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) VALUES ",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(run_id);
-            for (address, change) in chunk {
-                query = query
-                    .bind(address.app_id.clone())
-                    .bind(address.token.clone())
-                    .bind(change.clone());
+            for (i, (address, change)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    statement.push(", ");
+                }
+                statement.row([
+                    Value::from(run_id),
+                    Value::from(address.app_id.as_str()),
+                    Value::from("address"),
+                    Value::from(address.token.as_str()),
+                    Value::from(change.as_str()),
+                ]);
             }
-            query.execute(&mut *tx).await?;
+            statement.query().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -25,6 +25,7 @@
 //! - [`jobs`](mod@jobs): the opt-out sweep, the cleanup's reads and writes, job runs and
 //!   the one-node-at-a-time lock.
 //! - [`reports`](mod@reports): delivery summary, message and exclusion logs, reports.
+//! - `sql`: batch statements with each dialect's cheapest placeholders.
 //! - `testing` (feature `testing`): throwaway databases for test suites.
 //! - [`stats`](mod@stats): operational counts for metrics (queue depth).
 
@@ -37,6 +38,7 @@ pub mod jobs;
 pub mod model;
 pub mod queue;
 pub mod reports;
+mod sql;
 pub mod stats;
 pub mod subscriptions;
 #[cfg(feature = "testing")]

@@ -13,9 +13,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::addresses::{lock_addresses, placeholders, upsert_addresses};
+use crate::addresses::{lock_addresses, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
+use crate::sql::{Statement, Value};
 use crate::time::millis;
 use crate::{Dialect, Store};
 
@@ -59,9 +60,6 @@ pub struct MessageResult {
     /// could be sent): the last attempt's outcome, failure type and reason stay.
     pub no_answer: bool,
 }
-
-/// Columns a result binds, in order.
-const RESULT_WIDTH: usize = 11;
 
 impl Store {
     /// Claims up to `limit` due messages for `owner`, leasing each for `lease`.
@@ -159,7 +157,7 @@ impl ResultsTx {
         addresses: &[Address],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        upsert_addresses(&mut self.tx, addresses, now).await
+        upsert_addresses(&mut self.tx, self.dialect, addresses, now).await
     }
 
     /// Writes the results of this owner's attempts and releases their leases. Returns the
@@ -171,45 +169,46 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut written = Vec::with_capacity(results.len());
-        // 11 values a row; 1,000 rows stay under both databases' parameter limits.
         for chunk in results.chunks(1000) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| placeholders(i * RESULT_WIDTH + 3, RESULT_WIDTH))
-                .collect();
-            let sql = format!(
+            let mut statement = Statement::new(self.dialect);
+            statement.push(
                 "WITH v (id, attempts, status, next_attempt_at, provider_id, outcome_id, \
-                 failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES {}) \
-                 UPDATE messages SET status = v.status, \
-                 next_attempt_at = v.next_attempt_at, \
-                 provider_id = COALESCE(v.provider_id, messages.provider_id), \
-                 outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END, \
-                 failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END, \
-                 failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END, \
-                 error_text = v.error_text, \
-                 quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END, \
-                 lease_owner = NULL, updated_at = $2 \
-                 FROM v WHERE messages.id = v.id AND messages.lease_owner = $1 \
-                 AND messages.attempts = v.attempts RETURNING messages.id",
-                rows.join(", ")
+                 failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES ",
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(self.owner.clone())
-                .bind(millis(now));
-            for result in chunk {
-                query = query
-                    .bind(result.id)
-                    .bind(result.attempts)
-                    .bind(result.status.as_str())
-                    .bind(millis(result.next_attempt_at.unwrap_or(now)))
-                    .bind(result.provider_id.clone())
-                    .bind(result.outcome_id.map(|id| id.as_str()))
-                    .bind(result.failure_type.map(|t| t.as_str()))
-                    .bind(result.failure_reason.map(|r| i64::from(r.value())))
-                    .bind(result.error_text.clone())
-                    .bind(i64::from(result.quarantined))
-                    .bind(i64::from(result.no_answer));
+            for (i, result) in chunk.iter().enumerate() {
+                if i > 0 {
+                    statement.push(", ");
+                }
+                statement.row([
+                    Value::from(result.id),
+                    Value::from(result.attempts),
+                    Value::from(result.status.as_str()),
+                    Value::from(millis(result.next_attempt_at.unwrap_or(now))),
+                    Value::from(result.provider_id.clone()),
+                    Value::from(result.outcome_id.map(|id| id.as_str())),
+                    Value::from(result.failure_type.map(|t| t.as_str())),
+                    Value::from(result.failure_reason.map(|r| i64::from(r.value()))),
+                    Value::from(result.error_text.clone()),
+                    Value::from(i64::from(result.quarantined)),
+                    Value::from(i64::from(result.no_answer)),
+                ]);
             }
-            for row in query.fetch_all(&mut *self.tx).await? {
+            statement
+                .push(
+                    ") UPDATE messages SET status = v.status, next_attempt_at = v.next_attempt_at, \
+                     provider_id = COALESCE(v.provider_id, messages.provider_id), \
+                     outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END, \
+                     failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END, \
+                     failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END, \
+                     error_text = v.error_text, \
+                     quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END, \
+                     lease_owner = NULL, updated_at = ",
+                )
+                .bind(millis(now))
+                .push(" FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts AND messages.lease_owner = ")
+                .bind(self.owner.as_str())
+                .push(" RETURNING messages.id");
+            for row in statement.query().fetch_all(&mut *self.tx).await? {
                 written.push(row.try_get(0)?);
             }
         }

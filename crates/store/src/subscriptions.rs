@@ -10,6 +10,7 @@ use crate::Store;
 use crate::addresses::{ReleaseCause, lock_addresses, release_in};
 use crate::error::StoreError;
 use crate::model::{Address, Subscription};
+use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, app_id, profile_id, token, disabled, disabled_at, \
@@ -82,7 +83,14 @@ impl Store {
         if let Some(before) = address
             && released_by_registration(&before.state, before.unregistered_at, registered_at)
         {
-            release_in(&mut tx, &before, ReleaseCause::ReRegistration, now).await?;
+            release_in(
+                &mut tx,
+                self.dialect(),
+                &before,
+                ReleaseCause::ReRegistration,
+                now,
+            )
+            .await?;
             released = Some(before);
             excluded = false;
         }
@@ -169,39 +177,47 @@ impl Store {
         self.require_app(app_id).await?;
         let mut created = 0;
         let mut tx = self.begin_write().await?;
-        // Two values a profile row, three a subscription row, 2,000 rows a statement.
         for chunk in pairs.chunks(2000) {
-            let profiles: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, ${}, 0, $2, $2)", i + 3))
-                .collect();
-            let sql = format!(
-                "INSERT INTO profiles (app_id, id, denylisted, created_at, updated_at) VALUES {} \
-                 ON CONFLICT (app_id, id) DO NOTHING",
-                profiles.join(", ")
+            let mut profiles = Statement::new(self.dialect());
+            profiles.push(
+                "INSERT INTO profiles (app_id, id, denylisted, created_at, updated_at) VALUES ",
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(app_id.to_owned())
-                .bind(millis(now));
-            for (profile, _) in chunk {
-                query = query.bind(profile.clone());
-            }
-            query.execute(&mut *tx).await?;
-
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, ${}, ${}, 0, $2, $2, $2)", 2 * i + 3, 2 * i + 4))
-                .collect();
-            let sql = format!(
+            let mut subscriptions = Statement::new(self.dialect());
+            subscriptions.push(
                 "INSERT INTO subscriptions (app_id, profile_id, token, disabled, registered_at, \
-                 created_at, updated_at) VALUES {} ON CONFLICT (app_id, profile_id, token) DO NOTHING",
-                rows.join(", ")
+                 created_at, updated_at) VALUES ",
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(app_id.to_owned())
-                .bind(millis(now));
-            for (profile, token) in chunk {
-                query = query.bind(profile.clone()).bind(token.clone());
+            for (i, (profile, token)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    profiles.push(", ");
+                    subscriptions.push(", ");
+                }
+                let at = millis(now);
+                profiles.row([
+                    Value::from(app_id),
+                    Value::from(profile.as_str()),
+                    Value::from(0),
+                    Value::from(at),
+                    Value::from(at),
+                ]);
+                subscriptions.row([
+                    Value::from(app_id),
+                    Value::from(profile.as_str()),
+                    Value::from(token.as_str()),
+                    Value::from(0),
+                    Value::from(at),
+                    Value::from(at),
+                    Value::from(at),
+                ]);
             }
-            created += query.execute(&mut *tx).await?.rows_affected();
+            profiles.push(" ON CONFLICT (app_id, id) DO NOTHING");
+            subscriptions.push(" ON CONFLICT (app_id, profile_id, token) DO NOTHING");
+            profiles.query().execute(&mut *tx).await?;
+            created += subscriptions
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(created)
