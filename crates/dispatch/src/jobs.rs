@@ -63,6 +63,7 @@ pub struct Jobs {
     policy: QuarantinePolicy,
     node: String,
     clock: Arc<dyn Clock>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// Addresses the cleanup reads at a time.
@@ -81,7 +82,14 @@ impl Jobs {
             policy,
             node: node.into(),
             clock,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Makes the scheduler read the schedule and the clock again now (after a clock
+    /// change in tests, or a manual run elsewhere).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Runs one job now, if no other node is running it (`None` then). The run and what it
@@ -214,9 +222,11 @@ impl Jobs {
             };
             tokio::select! {
                 () = cancel.cancelled() => return,
+                () = self.wake.notified() => continue,
                 () = tokio::time::sleep(wait) => {}
             }
-            if let Some((job, _)) = next
+            if let Some((job, due)) = next
+                && due <= self.clock.now()
                 && let Err(error) = self.run(job).await
             {
                 warn!(job = job.as_str(), %error, "job run failed");

@@ -11,7 +11,8 @@
 //! - [`validity`]: the 3.5-day cap on a delivery's validity period.
 //! - [`retry`]: what happens after an attempt (final, or retried with backoff).
 //! - [`analysis`]: runs each delivery's analysis in batches.
-//! - [`sender`]: what the pipeline needs from a provider client.
+//! - [`sender`]: what the pipeline needs from a provider client; [`providers`]: the APNs
+//!   and FCM clients as such.
 //! - [`pipeline`]: claim, send with bounded concurrency, write each batch's results and
 //!   address states in one transaction (`record` does the writing).
 //! - [`metrics`]: the names of the metrics it records.
@@ -26,6 +27,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod notification;
 pub mod pipeline;
+pub mod providers;
 mod record;
 pub mod retry;
 pub mod sender;

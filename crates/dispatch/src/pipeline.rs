@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::error::DispatchError;
 use crate::notification::Notification;
 use crate::record::{Attempt, Done, write_batch};
-use crate::sender::{Prepared, SendReport, Sender};
+use crate::sender::{PrepareError, Prepared, SendReport, Sender};
 
 /// How the pipeline claims, sends and writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,23 +62,20 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A delivery as the pipeline sends it, prepared once.
+/// A delivery as the pipeline sends it, prepared once (and again after
+/// [`PREPARED_FOR`]).
 pub(crate) struct DeliveryEntry {
     pub(crate) app_id: String,
     pub(crate) platform: Option<Platform>,
     pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
     /// What its messages share, or why none of them can be sent.
-    pub(crate) prepared: Result<Arc<dyn Prepared>, Unsendable>,
+    pub(crate) prepared: Result<Arc<dyn Prepared>, PrepareError>,
+    /// When it was prepared.
+    prepared_at: Instant,
 }
 
-/// Why a delivery's messages cannot be sent.
-#[derive(Debug, Clone)]
-pub(crate) enum Unsendable {
-    /// The provider would refuse the notification: every message gets this row.
-    Rejected(pushgate_outcome::Classification),
-    /// pushgate cannot send it (no sender for the app, an unreadable notification).
-    Unavailable(String),
-}
+/// How long a prepared delivery is used before it is prepared again.
+const PREPARED_FOR: Duration = Duration::from_secs(60);
 
 /// The send pipeline of one node.
 #[derive(Clone)]
@@ -285,26 +282,25 @@ impl Inner {
                 DispatchError::Internal("a claimed message's delivery is missing")
             })?;
         let sender = self.senders.get(&delivery.app_id);
-        let prepared = match (
-            sender,
-            serde_json::from_value::<Notification>(delivery.notification.clone()),
-        ) {
-            (None, _) => Err(Unsendable::Unavailable(format!(
+        let notification = serde_json::from_value::<Notification>(delivery.notification.clone());
+        let prepared = match (sender, notification) {
+            (None, _) => Err(PrepareError::Invalid(format!(
                 "no sender is configured for app {:?}",
                 delivery.app_id
             ))),
-            (Some(_), Err(error)) => Err(Unsendable::Unavailable(format!(
+            (Some(_), Err(error)) => Err(PrepareError::Invalid(format!(
                 "the stored notification cannot be read: {error}"
             ))),
-            (Some(sender), Ok(notification)) => sender
-                .prepare(&notification, delivery.expires_at)
-                .map_err(Unsendable::Rejected),
+            (Some(sender), Ok(notification)) => {
+                sender.prepare(&notification, delivery.expires_at, self.clock.now())
+            }
         };
         let entry = Arc::new(DeliveryEntry {
             app_id: delivery.app_id.clone(),
             platform: sender.map(|s| s.platform()),
             expires_at: delivery.expires_at,
             prepared,
+            prepared_at: Instant::now(),
         });
         let mut cache = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= DELIVERY_CACHE {
@@ -316,7 +312,10 @@ impl Inner {
 
     fn cached(&self, delivery_id: &str) -> Option<Arc<DeliveryEntry>> {
         let cache = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(delivery_id).cloned()
+        cache
+            .get(delivery_id)
+            .filter(|entry| entry.prepared_at.elapsed() < PREPARED_FOR)
+            .cloned()
     }
 
     /// One attempt at one message: nothing sent once the validity period has ended.
@@ -332,13 +331,13 @@ impl Inner {
         } else {
             match &entry.prepared {
                 Ok(prepared) => Attempt::Sent(prepared.send(&message.token).await),
-                Err(Unsendable::Rejected(classification)) => Attempt::Sent(SendReport {
+                Err(PrepareError::Rejected(classification)) => Attempt::Sent(SendReport {
                     classification: classification.clone(),
                     provider_id: None,
                     retry_after: None,
                     unregistered_at: None,
                 }),
-                Err(Unsendable::Unavailable(reason)) => Attempt::Unavailable(reason.clone()),
+                Err(PrepareError::Invalid(reason)) => Attempt::Unavailable(reason.clone()),
             }
         };
         Done {

@@ -99,9 +99,13 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
                         ..current
                     };
                     addresses.insert(key.clone(), address.clone());
-                    changed.insert(key, address);
+                    changed.insert(key.clone(), address);
                 }
                 let classification = &report.classification;
+                // A token now in quarantine (or on the denylist) gets no more attempts.
+                let excluded = addresses
+                    .get(&key)
+                    .is_some_and(|a| a.state.status.is_excluded());
                 let (status, next_attempt_at) = match disposition(
                     classification,
                     attempts,
@@ -110,6 +114,7 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
                     done.entry.expires_at,
                     &inner.retry,
                 ) {
+                    Disposition::RetryAt(_) if excluded => (MessageStatus::Failed, None),
                     Disposition::Final(status) => (status, None),
                     Disposition::RetryAt(at) => (MessageStatus::Retry, Some(at)),
                 };

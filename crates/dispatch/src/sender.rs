@@ -34,17 +34,31 @@ pub trait Prepared: Send + Sync {
     fn send<'a>(&'a self, token: &'a str) -> BoxFuture<'a, SendReport>;
 }
 
+/// Why a delivery cannot be prepared for its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The provider would refuse the notification (a pre-send problem with a row of the
+    /// table, such as `apns.payload_too_large`): every message gets this classification
+    /// without touching the network.
+    Rejected(Classification),
+    /// pushgate cannot build it at all, and the table has no row for that (the API refuses
+    /// such notifications; this is for stored ones that no longer fit): every message
+    /// fails with this text.
+    Invalid(String),
+}
+
 /// A provider client for one app.
 pub trait Sender: Send + Sync {
     /// The app's platform.
     fn platform(&self) -> Platform;
 
-    /// Builds, once per delivery, what its messages share. A notification the provider
-    /// cannot take is a pre-send problem: every message of the delivery gets that
-    /// classification without touching the network.
+    /// Builds what a delivery's messages share. The pipeline calls it once per delivery
+    /// (and again after a minute, so that time-dependent fields such as FCM's TTL stay
+    /// close to the validity period left).
     fn prepare(
         &self,
         notification: &Notification,
         expires_at: DateTime<Utc>,
-    ) -> Result<Arc<dyn Prepared>, Classification>;
+        now: DateTime<Utc>,
+    ) -> Result<Arc<dyn Prepared>, PrepareError>;
 }

@@ -1,0 +1,372 @@
+//! End-to-end delivery benchmark: seed N subscriptions, analyse one delivery to all of
+//! them, send it through the real APNs client to the mock, every outcome persisted; on
+//! SQLite and on PostgreSQL; compared with h2load against the same mock in the same run.
+//!
+//! ```sh
+//! cargo build --release -p pushgate-mocks
+//! cargo bench -p pushgate-dispatch --bench pipeline -- --n 200000 --runs 3
+//! cargo bench -p pushgate-dispatch --bench pipeline -- --n 1000000 --runs 1 --backend sqlite
+//! ```
+//!
+//! Starts `pushgate-mock` once (one tokio worker, its request log off), measures
+//! `h2load -n N -c 4 -m 100` on its APNs 200 path, then runs `--runs` deliveries per
+//! backend, each in a fresh child process on a fresh database. A child seeds the
+//! subscriptions (not timed), resets its peak RSS, then times the analysis and the
+//! sending, checks that every message ended `Sent`, and reports. Prints one line per run
+//! and the medians: analysis seconds, notifications/s end to end (sending), the ratio to
+//! h2load, and peak RSS.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::Parser;
+use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint};
+use pushgate_dispatch::analysis::Analyzer;
+use pushgate_dispatch::clock::SystemClock;
+use pushgate_dispatch::notification::Notification;
+use pushgate_dispatch::pipeline::{Pipeline, PipelineConfig};
+use pushgate_dispatch::providers::ApnsSender;
+use pushgate_dispatch::retry::RetryPolicy;
+use pushgate_dispatch::sender::Sender;
+use pushgate_mocks::bench::{self, MockProcess};
+use pushgate_quarantine::QuarantinePolicy;
+use pushgate_store::testing::TestDatabase;
+use pushgate_store::{App, DeliveryState, NewDelivery, Platform, StoreOptions, Target};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+const TOPIC: &str = "com.example.app";
+const APP: &str = "bench-ios";
+/// Where the parent keeps the fixtures' paths for the children.
+const FIXTURES: &str = "fixtures.json";
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Subscriptions (and messages) per run.
+    #[arg(long, default_value_t = 200_000)]
+    n: usize,
+    /// Deliveries per backend (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// h2load runs (the median is the reference).
+    #[arg(long, default_value_t = 3)]
+    h2load_runs: usize,
+    /// `sqlite`, `postgres` or `both`.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// Messages in flight at most.
+    #[arg(long, default_value_t = 2000)]
+    in_flight: usize,
+    /// Connections in the APNs client's pool.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Tokio worker threads of the child; 0 = a current-thread runtime.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Stop after the analysis (no sending).
+    #[arg(long)]
+    analysis_only: bool,
+    /// Internal: run one delivery and print a JSON line.
+    #[arg(long, hide = true)]
+    child: Option<PathBuf>,
+    /// Internal: the mock's APNs URL for `--child`.
+    #[arg(long, hide = true)]
+    apns_url: Option<String>,
+    /// Ignored (cargo bench passes it).
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// What `pushgate-mock fixtures` wrote (the part used here).
+#[derive(Deserialize)]
+struct Fixtures {
+    apns_key: PathBuf,
+    key_id: String,
+    team_id: String,
+    payload: PathBuf,
+    config: PathBuf,
+    ca: PathBuf,
+}
+
+/// One delivery, as the child reports it.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunReport {
+    analysis_secs: f64,
+    send_secs: f64,
+    rate: f64,
+    sent: i64,
+    peak_rss_kib: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match &args.child {
+        Some(dir) => child(&args, dir),
+        None => parent(&args),
+    }
+}
+
+fn fixtures(bin: &Path, dir: &Path) -> anyhow::Result<Fixtures> {
+    let out = Command::new(bin)
+        .args(["fixtures", "--dir"])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!("fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::write(dir.join(FIXTURES), &out.stdout)?;
+    serde_json::from_slice(&out.stdout).context("fixtures output")
+}
+
+fn parent(args: &Args) -> anyhow::Result<()> {
+    let bin = bench::mock_bin();
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --release -p pushgate-mocks` or set {}",
+            bin.display(),
+            bench::MOCK_BIN_ENV
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let fx = fixtures(&bin, dir.path())?;
+    let config = fx.config.display().to_string();
+    let mock = MockProcess::start(&bin, &["--config", &config, "--no-request-log"])?;
+    let token = Command::new(&bin)
+        .args(["apns-token", "--key"])
+        .arg(&fx.apns_key)
+        .args(["--key-id", &fx.key_id, "--team-id", &fx.team_id])
+        .output()?;
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let load = Command::new("uptime")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    println!("load: {}", String::from_utf8_lossy(&load).trim());
+
+    let mut reference = 0.0;
+    if !args.analysis_only {
+        let mut rates = Vec::new();
+        for run in 1..=args.h2load_runs {
+            let h2 = bench::h2load(&[
+                "-n".into(),
+                args.n.min(200_000).to_string(),
+                "-c".into(),
+                "4".into(),
+                "-m".into(),
+                "100".into(),
+                "-H".into(),
+                format!("authorization: bearer {token}"),
+                "-H".into(),
+                format!("apns-topic: {TOPIC}"),
+                "-H".into(),
+                "apns-push-type: alert".into(),
+                "-d".into(),
+                fx.payload.display().to_string(),
+                format!("{}/3/device/{:064x}", mock.apns_url(), 1),
+            ])?;
+            println!("h2load run {run}: {:.0} req/s", h2.requests_per_sec);
+            rates.push(h2.requests_per_sec);
+        }
+        reference = bench::median(&rates).unwrap_or(0.0);
+    }
+
+    let backends: Vec<&str> = match args.backend.as_str() {
+        "both" => vec!["sqlite", "postgres"],
+        one => vec![one],
+    };
+    let exe = std::env::current_exe()?;
+    for backend in backends {
+        let (mut analysis, mut rates, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 1..=args.runs {
+            let mut command = Command::new(&exe);
+            command
+                .arg("--child")
+                .arg(dir.path())
+                .args(["--apns-url", &mock.apns_url()])
+                .args(["--n", &args.n.to_string()])
+                .args(["--backend", backend])
+                .args(["--in-flight", &args.in_flight.to_string()])
+                .args(["--connections", &args.connections.to_string()])
+                .args(["--threads", &args.threads.to_string()]);
+            if args.analysis_only {
+                command.arg("--analysis-only");
+            }
+            let out = command.output()?;
+            let line = String::from_utf8_lossy(&out.stdout);
+            let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
+                format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
+            })?;
+            println!(
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, peak RSS {:.1} MiB",
+                report.analysis_secs,
+                report.send_secs,
+                report.rate,
+                report.sent,
+                report.peak_rss_kib as f64 / 1024.0
+            );
+            analysis.push(report.analysis_secs);
+            rates.push(report.rate);
+            rss.push(report.peak_rss_kib as f64 / 1024.0);
+        }
+        let rate = bench::median(&rates).unwrap_or(0.0);
+        println!(
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); peak RSS {:.1} MiB",
+            args.n,
+            bench::median(&analysis).unwrap_or(0.0),
+            100.0 * rate / reference.max(1.0),
+            bench::median(&rss).unwrap_or(0.0),
+        );
+    }
+    Ok(())
+}
+
+fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let runtime = match args.threads {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    let report = runtime.block_on(run_delivery(args, dir))?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
+    let fx: Fixtures = serde_json::from_slice(&std::fs::read(dir.join(FIXTURES))?)?;
+    let options = StoreOptions::default();
+    let db = match args.backend.as_str() {
+        "sqlite" => TestDatabase::sqlite_with(&options).await,
+        "postgres" => TestDatabase::postgres_with(&options)
+            .await
+            .context("PostgreSQL is not reachable at PUSHGATE_TEST_DATABASE_URL")?,
+        other => bail!("--backend {other:?}: use sqlite, postgres or both"),
+    };
+    let store = db.store.clone();
+    let now = Utc::now();
+    store
+        .upsert_app(
+            &App {
+                id: APP.into(),
+                platform: Platform::Ios,
+            },
+            now,
+        )
+        .await?;
+    // Seed in chunks, so that seeding does not hold the whole base in memory either.
+    for start in (0..args.n).step_by(50_000) {
+        let pairs: Vec<(String, String)> = (start..(start + 50_000).min(args.n))
+            .map(|i| (format!("profile-{i}"), format!("{i:064x}")))
+            .collect();
+        store.import_subscriptions(APP, &pairs, now).await?;
+    }
+    bench::reset_peak_rss()?;
+
+    let notification = Notification {
+        title: Some("Hello".into()),
+        body: Some("World".into()),
+        ..Notification::default()
+    };
+    let delivery = store
+        .create_delivery(
+            &NewDelivery {
+                app_id: APP.into(),
+                notification: serde_json::to_value(&notification)?,
+                target: Target::All,
+                dry_run: false,
+                validity_secs: 86_400,
+                requested_validity_secs: 86_400,
+            },
+            Utc::now(),
+        )
+        .await?;
+    let clock = Arc::new(SystemClock);
+    let started = Instant::now();
+    Analyzer::new(store.clone(), 10_000, clock.clone())
+        .analyze(&delivery)
+        .await?;
+    let analysis_secs = started.elapsed().as_secs_f64();
+    if args.analysis_only {
+        return Ok(RunReport {
+            analysis_secs,
+            send_secs: 0.0,
+            rate: 0.0,
+            sent: 0,
+            peak_rss_kib: bench::self_peak_rss_kib()?,
+        });
+    }
+
+    let url = args.apns_url.as_deref().context("--apns-url")?;
+    let settings = ApnsSettings {
+        endpoint: Endpoint::parse(url)?,
+        auth: ApnsAuth::Token {
+            key_file: fx.apns_key.clone(),
+            key_id: fx.key_id.clone(),
+            team_id: fx.team_id.clone(),
+        },
+        topic: TOPIC.into(),
+        trust_roots: Some(fx.ca.clone()),
+        connections: args.connections,
+        ..ApnsSettings::default()
+    };
+    let sender: Arc<dyn Sender> = Arc::new(ApnsSender::new(ApnsClient::new(&settings)?));
+    let config = PipelineConfig {
+        max_in_flight: args.in_flight,
+        idle_poll_ms: 5,
+        ..PipelineConfig::default()
+    };
+    let pipeline = Pipeline::new(
+        store.clone(),
+        [(APP.to_owned(), sender)].into(),
+        config,
+        RetryPolicy::default(),
+        QuarantinePolicy::default(),
+        clock,
+        "bench",
+    );
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn({
+        let (pipeline, cancel) = (pipeline.clone(), cancel.clone());
+        async move { pipeline.run(cancel).await }
+    });
+    loop {
+        let current = store
+            .delivery(&delivery.id)
+            .await?
+            .context("the delivery")?;
+        if current.state == DeliveryState::Done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    cancel.cancel();
+    running.await??;
+    let done = store
+        .delivery(&delivery.id)
+        .await?
+        .context("the delivery")?;
+    let summary = store.summary(&done).await?;
+    if summary.sent != args.n as i64 {
+        bail!(
+            "only {} of {} messages were sent: {summary:?}",
+            summary.sent,
+            args.n
+        );
+    }
+    Ok(RunReport {
+        analysis_secs,
+        send_secs,
+        rate: args.n as f64 / send_secs,
+        sent: summary.sent,
+        peak_rss_kib: bench::self_peak_rss_kib()?,
+    })
+}
