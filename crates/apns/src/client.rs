@@ -339,11 +339,8 @@ impl Inner {
                 Some(token)
             }
         };
-        let request = prepared.request(
-            &self.authority,
-            &self.topic,
-            token.as_ref().map(|t| &t.header),
-        );
+        let authorization = token.map(|t| t.header.clone());
+        let request = || prepared.request(&self.authority, &self.topic, authorization.as_ref());
         let payload = prepared.payload.clone();
         let reads_before = conn.state.io.reads();
         let exchanged = tokio::time::timeout_at(

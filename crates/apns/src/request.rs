@@ -208,10 +208,13 @@ pub(crate) enum Exchange {
 }
 
 /// Sends `request` and its payload on `conn`, reads the answer. `sent` turns true once
-/// the request is on its way (it then counts as an attempt).
+/// the request is on its way (it then counts as an attempt). The request is built only
+/// once a stream can be opened, and only the answer's status and headers of interest are
+/// kept while its body is read, so the future (one per notification in flight) stays
+/// small.
 pub(crate) async fn exchange(
     conn: &Conn,
-    request: Request<()>,
+    request: impl FnOnce() -> Request<()>,
     payload: Bytes,
     sent: &mut bool,
 ) -> Exchange {
@@ -220,21 +223,35 @@ pub(crate) async fn exchange(
         return not_sent(conn, &e);
     }
     let end = payload.is_empty();
-    let (response, mut stream) = match send.send_request(request, end) {
+    let (response, mut stream) = match send.send_request(request(), end) {
         Ok(pair) => pair,
         Err(e) => return not_sent(conn, &e),
     };
+    drop(send);
     *sent = true;
     if !end && let Err(e) = stream.send_data(payload, true) {
         return stream_failed(conn, &e);
     }
+    drop(stream);
     let response = match response.await {
         Ok(response) => response,
         Err(e) => return stream_failed(conn, &e),
     };
-    let (parts, mut body) = response.into_parts();
-    let mut data = BytesMut::new();
+    let header_str = |name: &HeaderName| {
+        let value = response.headers().get(name);
+        value.and_then(|v| v.to_str().ok())
+    };
+    let mut answer = Answer {
+        status: response.status().as_u16(),
+        apns_id: header_str(&APNS_ID).map(str::to_owned),
+        retry_after: header_str(&RETRY_AFTER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs),
+        body: Bytes::new(),
+    };
+    let mut body = response.into_body();
     if !body.is_end_stream() {
+        let mut data = BytesMut::new();
         while let Some(chunk) = body.data().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
@@ -245,16 +262,9 @@ pub(crate) async fn exchange(
                 data.extend_from_slice(&chunk);
             }
         }
+        answer.body = data.freeze();
     }
-    let header_str = |name: &HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    Exchange::Answer(Answer {
-        status: parts.status.as_u16(),
-        apns_id: header_str(&APNS_ID).map(str::to_owned),
-        retry_after: header_str(&RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs),
-        body: data.freeze(),
-    })
+    Exchange::Answer(answer)
 }
 
 /// The request never left: `h2` refused to open the stream (the connection got GOAWAY
