@@ -51,8 +51,9 @@ struct Args {
     /// The sender's HTTP/2 connections.
     #[arg(long, default_value_t = FcmSettings::default().connections)]
     connections: usize,
-    /// Sender runtime worker threads; 0 = a current-thread runtime.
-    #[arg(long, default_value_t = 0)]
+    /// Sender runtime worker threads (the server's runtime is multi-threaded); 0 = a
+    /// current-thread runtime.
+    #[arg(long, default_value_t = 2)]
     sender_threads: usize,
     /// Internal: run the sender once with the fixtures in this folder; print JSON.
     #[arg(long, hide = true)]
@@ -257,6 +258,13 @@ fn parent(args: &Args) -> anyhow::Result<()> {
 
 /// One measured run in this process; prints a [`RunReport`] as JSON.
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    // A subscriber at `info` (or `RUST_LOG`), as the server binary has.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let settings = FcmSettings {
         service_account_file: dir.join(KEY_FILE),
         token_uri: args.token_url.clone(),

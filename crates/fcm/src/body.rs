@@ -61,8 +61,7 @@ impl PreparedContent {
         out.extend_from_slice(head);
         let start = out.len();
         out.extend_from_slice(br#"{"token":"#);
-        // A string always serializes.
-        let _ = serde_json::to_writer(&mut out, token);
+        push_json_string(&mut out, token);
         if !self.fields.is_empty() {
             out.push(b',');
             out.extend_from_slice(&self.fields);
@@ -74,6 +73,23 @@ impl PreparedContent {
         }
         out.push(b'}');
         Ok(Bytes::from(out))
+    }
+}
+
+/// Appends `text` as a JSON string. Registration tokens need no escaping (letters,
+/// digits, `-`, `_`, `:`), so they are copied as they are; anything else goes through
+/// serde_json.
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    let plain = text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // A string always serializes.
+        let _ = serde_json::to_writer(out, text);
     }
 }
 
@@ -107,6 +123,21 @@ mod tests {
             value,
             json!({"validate_only": false, "message": {"token": "t"}})
         );
+    }
+
+    #[test]
+    fn escapes_what_json_needs_escaped() {
+        for token in [
+            "plain:APA91b-x_y",
+            "quote\"back\\slash",
+            "tab\tnew\nline",
+            "é\u{1}",
+        ] {
+            let mut out = Vec::new();
+            push_json_string(&mut out, token);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, token);
+        }
     }
 
     #[test]

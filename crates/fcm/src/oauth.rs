@@ -285,7 +285,7 @@ impl TokenSource {
         }
         let mut header = HeaderValue::try_from(format!("Bearer {}", granted.access_token))
             .map_err(|_| refused())?;
-        header.set_sensitive(false);
+        header.set_sensitive(true);
         // A lifetime of 0 would send every caller to the token endpoint.
         let lifetime_secs = granted.expires_in.unwrap_or(DEFAULT_LIFETIME_SECS).max(1);
         let lifetime = Duration::from_secs(lifetime_secs);
