@@ -283,6 +283,8 @@ pub(crate) async fn drive(
         let idle = state.idle_for();
         let ping_at = tokio::time::Instant::now() + ping_idle.saturating_sub(idle);
         tokio::select! {
+            // The connection first: it is what is ready nearly every time.
+            biased;
             result = &mut run => {
                 if let Err(e) = result {
                     debug!(connection = state.id, error = %e, "apns connection ended");
