@@ -8,6 +8,7 @@
 mod auth;
 mod helpers;
 mod key_file;
+mod retry;
 mod rows;
 mod sending;
 mod tokens;
