@@ -1,11 +1,16 @@
 //! One batch of a delivery's analysis: the exclusion rules of `quarantine-rules.md`
 //! ("Delivery analysis"), applied set-wise in the database.
 //!
-//! A batch is a range of the target (subscription ids for "all subscribers", request order
-//! for profiles or tokens). Each target in the range is either excluded, with its kind and
-//! failure reason written to the exclusion log, or becomes one queued message. Everything of
-//! a batch is written in one transaction together with the analysis cursor, so a crash
-//! repeats at most the batch it interrupted, and memory does not depend on the target's size.
+//! Each target of a batch is either excluded, with its kind and failure reason written to
+//! the exclusion log, or becomes one queued message. Everything of a batch is written in one
+//! transaction together with the analysis cursor, so a crash repeats at most the batch it
+//! interrupted, and memory does not depend on the target's size.
+//!
+//! "All subscribers" is read in batches in token order (the `subscriptions_token` index),
+//! so the same token twice always meets itself inside a batch, or at the edge with the
+//! previous batch, whose last token is the cursor: no per-row lookup of the messages
+//! already queued. An explicit target (profiles or tokens, bounded by the API's body size)
+//! is analysed in one batch.
 
 use std::sync::LazyLock;
 
@@ -33,25 +38,26 @@ fn exclusion_condition(kind: ExclusionKind) -> Option<&'static str> {
 }
 
 /// The batch's target rows, per target kind: `(subscription_id, profile_id, token,
-/// disabled, ord)`, for `ord` in `($3, $4]`. `$1` is the app, `$2` the delivery.
+/// disabled, ord)`. `$1` is the app, `$2` the delivery; for "all", `($3, $4)` is the cursor
+/// (token, id) after which the batch starts and `($5, $6)` its last row.
 fn batch_sql(target_kind: &str) -> &'static str {
     match target_kind {
         "all" => {
             "SELECT s.id AS subscription_id, s.profile_id AS profile_id, s.token AS token, \
              s.disabled AS disabled, s.id AS ord FROM subscriptions s \
-             WHERE s.app_id = $1 AND s.id > $3 AND s.id <= $4"
+             WHERE s.app_id = $1 AND (s.token, s.id) > ($3, $4) AND (s.token, s.id) <= ($5, $6)"
         }
         "profiles" => {
             "SELECT s.id AS subscription_id, t.profile_id AS profile_id, s.token AS token, \
              COALESCE(s.disabled, 0) AS disabled, t.seq AS ord FROM delivery_targets t \
              LEFT JOIN subscriptions s ON s.app_id = $1 AND s.profile_id = t.profile_id \
-             WHERE t.delivery_id = $2 AND t.seq > $3 AND t.seq <= $4"
+             WHERE t.delivery_id = $2"
         }
         _ => {
             "SELECT s.id AS subscription_id, s.profile_id AS profile_id, t.token AS token, \
              COALESCE(s.disabled, 0) AS disabled, t.seq AS ord FROM delivery_targets t \
              LEFT JOIN subscriptions s ON s.app_id = $1 AND s.token = t.token \
-             WHERE t.delivery_id = $2 AND t.seq > $3 AND t.seq <= $4"
+             WHERE t.delivery_id = $2"
         }
     }
 }
@@ -59,8 +65,8 @@ fn batch_sql(target_kind: &str) -> &'static str {
 /// The common part of both statements of a batch, with `{batch}` standing for
 /// [`batch_sql`]: `judged` gives each target its exclusion kind (or none); `sendable`
 /// ranks the rest by token, so that a token's first target in the delivery gets the
-/// message and any other is a duplicate (also across batches: a message already queued
-/// for the token makes it one).
+/// message and any other is a duplicate. `$7` is the token of a message the previous batch
+/// queued for the cursor's token (or NULL): a target with it is a duplicate too.
 static ANALYSIS_SQL: LazyLock<String> = LazyLock::new(|| {
     let arms: Vec<String> = ExclusionKind::ALL
         .into_iter()
@@ -77,8 +83,7 @@ static ANALYSIS_SQL: LazyLock<String> = LazyLock::new(|| {
            LEFT JOIN addresses a ON a.app_id = $1 AND a.token = b.token), \
          sendable AS (SELECT j.subscription_id, j.profile_id, j.token, \
            ROW_NUMBER() OVER (PARTITION BY j.token ORDER BY j.ord, j.subscription_id) AS token_rank, \
-           CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = $2 AND m.token = j.token) \
-             THEN 1 ELSE 0 END AS queued \
+           CASE WHEN j.token = $7 THEN 1 ELSE 0 END AS queued \
            FROM judged j WHERE j.kind IS NULL) ",
         arms.join(" ")
     )
@@ -104,6 +109,12 @@ pub struct BatchOutcome {
     pub done: bool,
 }
 
+/// Where a batch of "all subscribers" starts and ends, by (token, subscription id).
+struct Range {
+    after: (String, i64),
+    last: (String, i64),
+}
+
 impl Store {
     /// Analyses the next batch of at most `batch_size` targets of `delivery` (resuming
     /// from its stored cursor) and writes the batch's exclusions, messages and the new
@@ -121,62 +132,55 @@ impl Store {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE",
         };
-        let cursor: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT analysis_cursor FROM deliveries WHERE id = $1 AND state = 'analyzing'{lock}"
+        let cursor = sqlx::query(AssertSqlSafe(format!(
+            "SELECT analysis_token, analysis_id FROM deliveries WHERE id = $1 AND state = 'analyzing'{lock}"
         )))
         .bind(&delivery.id)
         .fetch_optional(&mut *tx)
-        .await?
-        .unwrap_or(i64::MAX);
-        if cursor == i64::MAX {
+        .await?;
+        let Some(cursor) = cursor else {
             // Already analysed (by another node, or before a restart).
             tx.rollback().await?;
             return Ok(BatchOutcome {
                 done: true,
                 ..BatchOutcome::default()
             });
-        }
-        let upper: Option<i64> = if delivery.target_kind == "all" {
-            sqlx::query_scalar(
-                "SELECT MAX(id) FROM (SELECT id FROM subscriptions WHERE app_id = $1 AND id > $2 \
-                 ORDER BY id LIMIT $3) batch",
+        };
+        let after: (String, i64) = (
+            cursor
+                .try_get::<Option<String>, _>("analysis_token")?
+                .unwrap_or_default(),
+            cursor.try_get("analysis_id")?,
+        );
+        let explicit = delivery.target_kind != "all";
+        let range = if explicit {
+            // An explicit target is one batch: a cursor of 1 says it was done.
+            (after.1 == 0).then(|| Range {
+                after: after.clone(),
+                last: (String::new(), 1),
+            })
+        } else {
+            let last = sqlx::query(
+                "SELECT token, id FROM (SELECT token, id FROM subscriptions WHERE app_id = $1 \
+                 AND (token, id) > ($2, $3) ORDER BY token, id LIMIT $4) batch \
+                 ORDER BY token DESC, id DESC LIMIT 1",
             )
             .bind(&delivery.app_id)
-            .bind(cursor)
+            .bind(&after.0)
+            .bind(after.1)
             .bind(batch_size)
-            .fetch_one(&mut *tx)
-            .await?
-        } else {
-            let last: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(seq) FROM delivery_targets WHERE delivery_id = $1")
-                    .bind(&delivery.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            last.filter(|last| *last > cursor)
-                .map(|last| last.min(cursor.saturating_add(batch_size)))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match last {
+                Some(row) => Some(Range {
+                    after: after.clone(),
+                    last: (row.try_get("token")?, row.try_get("id")?),
+                }),
+                None => None,
+            }
         };
-        let Some(upper) = upper else {
-            let messages: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE delivery_id = $1 AND status = 'Pending'",
-            )
-            .bind(&delivery.id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let state = if delivery.dry_run || messages == 0 {
-                DeliveryState::Done
-            } else {
-                DeliveryState::Sending
-            };
-            let finished = (state == DeliveryState::Done).then_some(millis(now));
-            sqlx::query(
-                "UPDATE deliveries SET state = $2, analyzed_at = $3, finished_at = $4 WHERE id = $1",
-            )
-            .bind(&delivery.id)
-            .bind(state.as_str())
-            .bind(millis(now))
-            .bind(finished)
-            .execute(&mut *tx)
-            .await?;
+        let Some(range) = range else {
+            self.finish_analysis(&mut tx, delivery, now).await?;
             tx.commit().await?;
             return Ok(BatchOutcome {
                 done: true,
@@ -184,10 +188,20 @@ impl Store {
             });
         };
 
+        // A message already queued for the cursor's token (the previous batch's last).
+        let queued_token: Option<String> = if range.after.0.is_empty() {
+            None
+        } else {
+            sqlx::query_scalar("SELECT token FROM messages WHERE delivery_id = $1 AND token = $2")
+                .bind(&delivery.id)
+                .bind(&range.after.0)
+                .fetch_optional(&mut *tx)
+                .await?
+        };
         let common = ANALYSIS_SQL.replace("{batch}", batch_sql(&delivery.target_kind));
         let exclusions_sql = format!(
             "{common} INSERT INTO exclusions (delivery_id, subscription_id, profile_id, token, kind, reason, created_at) \
-             SELECT $2, subscription_id, profile_id, token, kind, {reason}, $5 FROM ( \
+             SELECT $2, subscription_id, profile_id, token, kind, {reason}, $8 FROM ( \
                SELECT subscription_id, profile_id, token, kind FROM judged WHERE kind IS NOT NULL \
                UNION ALL \
                SELECT subscription_id, profile_id, token, 'duplicate_token' AS kind FROM sendable \
@@ -197,7 +211,7 @@ impl Store {
         let messages_sql = format!(
             "{common} INSERT INTO messages (delivery_id, subscription_id, profile_id, token, status, attempts, \
              next_attempt_at, created_at, updated_at) \
-             SELECT $2, subscription_id, profile_id, token, $6, 0, $5, $5, $5 FROM sendable \
+             SELECT $2, subscription_id, profile_id, token, $9, 0, $8, $8, $8 FROM sendable \
              WHERE token_rank = 1 AND queued = 0"
         );
         let status = if delivery.dry_run {
@@ -205,39 +219,69 @@ impl Store {
         } else {
             "Pending"
         };
-        let excluded = sqlx::query(AssertSqlSafe(exclusions_sql))
-            .bind(&delivery.app_id)
+        let mut written = [0; 2];
+        for (slot, sql) in [exclusions_sql, messages_sql].into_iter().enumerate() {
+            written[slot] = sqlx::query(AssertSqlSafe(sql))
+                .bind(&delivery.app_id)
+                .bind(&delivery.id)
+                .bind(&range.after.0)
+                .bind(range.after.1)
+                .bind(&range.last.0)
+                .bind(range.last.1)
+                .bind(queued_token.as_deref())
+                .bind(millis(now))
+                .bind(status)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        sqlx::query("UPDATE deliveries SET analysis_token = $2, analysis_id = $3 WHERE id = $1")
             .bind(&delivery.id)
-            .bind(cursor)
-            .bind(upper)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let queued = sqlx::query(AssertSqlSafe(messages_sql))
-            .bind(&delivery.app_id)
-            .bind(&delivery.id)
-            .bind(cursor)
-            .bind(upper)
-            .bind(millis(now))
-            .bind(status)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE deliveries SET analysis_cursor = $2 WHERE id = $1")
-            .bind(&delivery.id)
-            .bind(upper)
+            .bind(&range.last.0)
+            .bind(range.last.1)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(BatchOutcome {
-            messages: queued,
-            exclusions: excluded,
+            messages: written[1],
+            exclusions: written[0],
             done: false,
         })
     }
 
-    /// How many exclusion rows a delivery has, by kind (for progress reports).
+    /// Ends a delivery's analysis: `sending`, or `done` for a dry run or when nothing is
+    /// left to send.
+    async fn finish_analysis(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let queued: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE delivery_id = $1 AND status = 'Pending' LIMIT 1",
+        )
+        .bind(&delivery.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let state = if delivery.dry_run || queued.is_none() {
+            DeliveryState::Done
+        } else {
+            DeliveryState::Sending
+        };
+        let finished = (state == DeliveryState::Done).then_some(millis(now));
+        sqlx::query(
+            "UPDATE deliveries SET state = $2, analyzed_at = $3, finished_at = $4 WHERE id = $1",
+        )
+        .bind(&delivery.id)
+        .bind(state.as_str())
+        .bind(millis(now))
+        .bind(finished)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// How many exclusion rows a delivery has.
     pub async fn exclusion_count(&self, delivery_id: &str) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM exclusions WHERE delivery_id = $1")
             .bind(delivery_id)

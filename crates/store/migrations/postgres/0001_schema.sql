@@ -30,8 +30,7 @@ CREATE TABLE subscriptions (
     UNIQUE (app_id, profile_id, token),
     FOREIGN KEY (app_id, profile_id) REFERENCES profiles (app_id, id)
 );
-CREATE INDEX subscriptions_token ON subscriptions (app_id, token);
-CREATE INDEX subscriptions_app ON subscriptions (app_id, id);
+CREATE INDEX subscriptions_token ON subscriptions (app_id, token, id);
 CREATE INDEX subscriptions_profile ON subscriptions (app_id, profile_id);
 
 -- The quarantine list: one row per (app, token) that has had an error or an operator status.
@@ -74,7 +73,9 @@ CREATE TABLE deliveries (
     state              TEXT NOT NULL CHECK (state IN ('analyzing', 'sending', 'done')),
     validity_secs      BIGINT NOT NULL,
     requested_validity_secs BIGINT NOT NULL,
-    analysis_cursor    BIGINT NOT NULL DEFAULT 0,
+    -- Where the analysis stands in the target (subscriptions are read in token order).
+    analysis_token     TEXT,
+    analysis_id        BIGINT NOT NULL DEFAULT 0,
     created_at         BIGINT NOT NULL,
     expires_at         BIGINT NOT NULL,
     analyzed_at        BIGINT,
