@@ -136,7 +136,7 @@ impl Store {
              AND m.status IN ('Pending', 'Retry'))",
         )
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }

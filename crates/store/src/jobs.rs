@@ -131,7 +131,7 @@ impl Store {
         .bind(job.as_str())
         .bind(node)
         .bind(millis(now))
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await?;
         Ok(id)
     }
@@ -153,7 +153,7 @@ impl Store {
         .bind(if ok { "ok" } else { "failed" })
         .bind(i64::try_from(changed).unwrap_or(i64::MAX))
         .bind(detail)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -97,9 +97,16 @@ impl Default for StoreOptions {
 }
 
 /// The database, with the schema migrated; cheap to clone.
+///
+/// On SQLite, every write goes through one connection of its own (`writer`): SQLite has a
+/// single writer anyway, and a writer that waits for another connection's lock sleeps in
+/// SQLite's busy handler (1, 2, 5, 10... ms), where waiting for the one write connection
+/// in the pool is a wake-up as soon as it is free. Reads use the other connections (WAL
+/// lets them run beside the writer). On PostgreSQL both are the same pool.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     dialect: Dialect,
 }
 
@@ -120,8 +127,29 @@ impl Store {
             _ => url.to_owned(),
         };
         let connect_options = AnyConnectOptions::from_str(&url).map_err(StoreError::connect)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
+        let pool = Self::pool_options(dialect, options.max_connections, options)
+            .connect_with(connect_options.clone())
+            .await
+            .map_err(StoreError::connect)?;
+        let writer = match dialect {
+            Dialect::Sqlite => Self::pool_options(dialect, 1, options)
+                .connect_with(connect_options)
+                .await
+                .map_err(StoreError::connect)?,
+            Dialect::Postgres => pool.clone(),
+        };
+        let store = Self {
+            pool,
+            writer,
+            dialect,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    fn pool_options(dialect: Dialect, connections: u32, options: &StoreOptions) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            .max_connections(connections)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
@@ -136,12 +164,6 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(connect_options)
-            .await
-            .map_err(StoreError::connect)?;
-        let store = Self { pool, dialect };
-        store.migrate().await?;
-        Ok(store)
     }
 
     /// Runs the embedded migrations of this dialect (idempotent).
@@ -150,7 +172,7 @@ impl Store {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+        migrator.run(&self.writer).await.map_err(StoreError::Migrate)
     }
 
     /// The database's dialect.
@@ -167,6 +189,7 @@ impl Store {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at once
@@ -176,13 +199,19 @@ impl Store {
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
     }
 
+    /// The pool for reads.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for writes (on SQLite, its one write connection).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 }

@@ -93,7 +93,7 @@ impl Store {
             .bind(millis(lease_until))
             .bind(millis(now))
             .bind(limit)
-            .fetch_all(self.pool())
+            .fetch_all(self.writer())
             .await?;
         rows.iter()
             .map(|row| {
@@ -127,7 +127,7 @@ impl Store {
              AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1)",
         )
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }

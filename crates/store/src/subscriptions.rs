@@ -229,7 +229,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM subscriptions WHERE app_id = $1 AND id = $2")
             .bind(app_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
