@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tracing::debug;
+use tracing::{debug, instrument};
 
 use crate::tls::describe;
 
@@ -54,6 +54,7 @@ impl Conn {
 }
 
 /// Opens a connection; the error says why, for logs.
+#[instrument(name = "fcm_connect", skip_all, fields(host = %endpoint.host, port = endpoint.port))]
 pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Arc<Conn>, String> {
     let open = async {
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))

@@ -2,8 +2,8 @@
 //! a delivery shares), serialized in snake_case as Google's SDKs send it.
 //!
 //! [`MessageContent`] deserializes from the dispatcher's JSON (snake_case; camelCase
-//! aliases accepted) with [`MessageContent::from_json`]. The request body is built in
-//! [`crate::body`].
+//! aliases accepted) with [`MessageContent::from_json`]. The request body is built by the
+//! private `body` module.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
