@@ -5,4 +5,8 @@ mod support;
 
 mod access;
 mod bad_input;
+mod commands;
+mod flow;
+mod never_5xx;
 mod operations;
+mod shutdown;

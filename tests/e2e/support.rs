@@ -171,17 +171,29 @@ quota_min_backoff_secs = 1
         &self.db.store
     }
 
-    /// Runs a one-shot `pushgate` command with this configuration.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        command(&self.config)
-            .args(args)
-            .output()
-            .expect("the pushgate binary runs")
+    /// Runs a one-shot `pushgate` command with this configuration, off the test's
+    /// runtime thread (the in-process mocks keep answering meanwhile).
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let config = self.config.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            command(&config)
+                .args(&args)
+                .output()
+                .expect("the pushgate binary runs")
+        })
+        .await
+        .expect("the command's thread")
     }
 
     /// Starts `pushgate serve` and waits for its address.
     pub fn serve(&self) -> Server {
-        Server::start(&self.config, &self.dir.path().join("serve.log"))
+        self.serve_with(&[])
+    }
+
+    /// Starts `pushgate serve` with these environment variables.
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
+        Server::start(&self.config, env, &self.dir.path().join("serve.log"))
     }
 }
 
@@ -208,13 +220,14 @@ pub struct Server {
 
 impl Server {
     /// Starts the binary and reads `{"listen": ...}` from its standard output.
-    pub fn start(config: &Path, log: &Path) -> Self {
+    pub fn start(config: &Path, env: &[(&str, &str)], log: &Path) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("the log file opens");
         let mut child = command(config)
+            .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

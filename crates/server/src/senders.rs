@@ -6,17 +6,19 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context;
 use pushgate_apns::ApnsAuth;
+use pushgate_dispatch::providers::{ApnsSender, FcmSender};
 use pushgate_dispatch::sender::Sender;
 use pushgate_store::Platform;
 
 use crate::config::{AppConfig, Config};
-use crate::mock_mode::{MOCK_KEY_ID, MOCK_TEAM_ID, MockCredentials};
+use crate::mock_mode::{MOCK_KEY_ID, MOCK_PROJECT, MOCK_TEAM_ID, MockCredentials};
 
 /// The APNs settings of an iOS app.
 pub type ApnsSettings = pushgate_apns::ApnsSettings;
-/// The FCM settings of an Android app (the sender crate's own type once it lands).
-pub type FcmSettings = serde_json::Value;
+/// The FCM settings of an Android app.
+pub type FcmSettings = pushgate_fcm::FcmSettings;
 
 /// A problem with one app's section: (field under the app, what is wrong).
 type Problem = (String, String);
@@ -80,6 +82,20 @@ pub(crate) fn check_app(config: &Config, app: &AppConfig) -> Result<(), Problem>
             require_file(config, "apns.trust_roots", roots)?;
         }
     }
+    if let Some(fcm) = &app.fcm {
+        fcm.validate().map_err(|e| match e {
+            pushgate_fcm::FcmError::Setting { field, reason } => (format!("fcm.{field}"), reason),
+            other => ("fcm".to_owned(), other.to_string()),
+        })?;
+        require_file(
+            config,
+            "fcm.service_account_file",
+            &fcm.service_account_file,
+        )?;
+        if let Some(roots) = &fcm.trust_roots {
+            require_file(config, "fcm.trust_roots", roots)?;
+        }
+    }
     Ok(())
 }
 
@@ -134,11 +150,62 @@ pub fn apns_settings(
     Ok(settings)
 }
 
-/// One sender per app.
+/// The FCM settings of an app as the client takes them: relative paths resolved, or the
+/// mocks' URLs and credentials in mock mode.
+pub fn fcm_settings(
+    config: &Config,
+    app: &AppConfig,
+    mocks: Option<&MockCredentials>,
+) -> anyhow::Result<FcmSettings> {
+    if let Some(mocks) = mocks {
+        let mut settings = FcmSettings {
+            service_account_file: mocks.service_account_file.clone(),
+            project_id: Some(MOCK_PROJECT.to_owned()),
+            token_uri: Some(mocks.oauth_token_url.clone()),
+            base_url: Some(mocks.fcm_url.clone()),
+            trust_roots: Some(mocks.ca_file.clone()),
+            ..FcmSettings::default()
+        };
+        // Every answer goes to the pipeline at once: its retries and the quarantine
+        // show without the sender's own waits.
+        settings.retry.max_retries = 0;
+        settings.retry.quota_min_backoff_secs = 1;
+        return Ok(settings);
+    }
+    let mut settings = app
+        .fcm
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("app {:?} has no fcm section", app.id))?;
+    settings.service_account_file = config.resolve(&settings.service_account_file);
+    settings.trust_roots = settings.trust_roots.as_ref().map(|p| config.resolve(p));
+    Ok(settings)
+}
+
+/// One sender per app: an APNs client for iOS apps, an FCM client for Android apps.
 pub(crate) fn build(
     config: &Config,
     mocks: Option<&MockCredentials>,
 ) -> anyhow::Result<HashMap<String, Arc<dyn Sender>>> {
-    let _ = (config, mocks);
-    Ok(HashMap::new())
+    let mut senders: HashMap<String, Arc<dyn Sender>> = HashMap::new();
+    for app in &config.apps {
+        let sender: Arc<dyn Sender> = match app.platform {
+            Platform::Ios => {
+                let mut settings = apns_settings(config, app, mocks)?;
+                if mocks.is_some() {
+                    settings.retry.max_retries = 0;
+                }
+                let client = pushgate_apns::ApnsClient::new(&settings)
+                    .with_context(|| format!("app {:?}: cannot build the APNs client", app.id))?;
+                Arc::new(ApnsSender::new(client))
+            }
+            Platform::Android => {
+                let settings = fcm_settings(config, app, mocks)?;
+                let client = pushgate_fcm::FcmClient::new(&settings)
+                    .with_context(|| format!("app {:?}: cannot build the FCM client", app.id))?;
+                Arc::new(FcmSender::new(client))
+            }
+        };
+        senders.insert(app.id.clone(), sender);
+    }
+    Ok(senders)
 }

@@ -331,12 +331,21 @@ fn side_by_side(
         .zip(second)
         .flat_map(|((_, a), (_, b))| [render::summary(a), render::summary(b)])
         .collect();
+    // Every measure of any column, each placed after the measure it follows in its own
+    // column, so that "excluded: ..." lines stay under "excluded".
     let mut measures: Vec<String> = Vec::new();
     for column in &columns {
+        let mut previous: Option<usize> = None;
         for row in &column.rows {
-            if !measures.contains(&row[0]) {
-                measures.push(row[0].clone());
-            }
+            let at = match measures.iter().position(|m| m == &row[0]) {
+                Some(at) => at,
+                None => {
+                    let at = previous.map_or(measures.len(), |p| p + 1);
+                    measures.insert(at, row[0].clone());
+                    at
+                }
+            };
+            previous = Some(at);
         }
     }
     let measures: Vec<String> = measures
@@ -364,11 +373,15 @@ fn side_by_side(
     }
 }
 
+/// Rows of the quarantine list that look alike: status, failure type, reason, last error.
+type GroupKey = (String, String, String, String);
+/// How many, an example token, its error count.
+type GroupValue = (usize, String, String);
+
 /// The quarantine list grouped by (status, failure type, reason, last error): count and an
 /// example token.
 fn group(list: &Rows) -> Rows {
-    let mut groups: BTreeMap<(String, String, String, String), (usize, String, String)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, GroupValue> = BTreeMap::new();
     for row in &list.rows {
         let key = (
             row[1].clone(),

@@ -174,3 +174,14 @@ fn the_embedded_default_loads() {
     assert_eq!(config.apps.len(), 2);
     assert_eq!(config.api_keys.len(), 1);
 }
+
+#[test]
+fn the_production_example_uses_only_known_keys() {
+    // Everything parses; the first problem is the example's key file, which does not exist.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/production.example.toml");
+    let error = load_with_env(&path, env(&[])).unwrap_err().to_string();
+    assert!(
+        error.contains("apps[0] (shop-ios).apns.auth.key_file: file"),
+        "{error}"
+    );
+}
