@@ -325,6 +325,25 @@ async fn main_flow(backend: Backend) {
             .is_none()
     );
 
+    // Text PostgreSQL cannot hold is refused, not a database error.
+    for path in [
+        "/v1/apps/ios-app/quarantine?text=a%00b",
+        "/v1/apps/ios-app/quarantine?after=%00",
+        "/v1/apps/ios-app/reports/exclusions?delivery=%00",
+        "/v1/apps/ios-app/reports/profiles/a%00b",
+    ] {
+        let answer = get(&world, &server, path).await;
+        assert_eq!(answer.status, 400, "{path}: {answer:?}");
+    }
+    let nul = post(
+        &world,
+        &server,
+        "/v1/apps/ios-app/quarantine/release",
+        json!({"filter": {"text_contains": "a\u{0}b"}}),
+    )
+    .await;
+    assert_eq!(nul.status, 400, "{nul:?}");
+
     // The CLI reads the same reports.
     let table = world
         .cli(&["report", "summary", "--delivery", &second])

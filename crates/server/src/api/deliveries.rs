@@ -364,6 +364,9 @@ async fn messages(
 ) -> Result<Json<PageResponse>, ApiError> {
     let delivery = load(&state, &caller, &id).await?;
     let page = page(query.after, query.limit)?;
+    if let Some(profile) = &query.profile {
+        check_profile(profile, "profile")?;
+    }
     let filter = MessageFilter {
         status: query
             .status

@@ -61,6 +61,26 @@ pub fn check_profile(profile: &str, field: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Checks a free-text filter: no NUL character (PostgreSQL text cannot hold one), at most
+/// 1,000 bytes.
+pub fn check_text(text: &str, field: &str) -> Result<(), ApiError> {
+    if text.contains('\0') || text.len() > 1000 {
+        Err(ApiError::invalid(
+            field,
+            "at most 1000 bytes, without NUL characters",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a delivery id given as a filter: a UUID.
+pub fn check_delivery_id(id: &str, field: &str) -> Result<(), ApiError> {
+    uuid::Uuid::parse_str(id)
+        .map(|_| ())
+        .map_err(|_| ApiError::invalid(field, "a delivery id is a UUID"))
+}
+
 /// Parses an RFC 3339 time; the error names `field`.
 pub fn parse_time(text: &str, field: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(text)

@@ -20,7 +20,7 @@ use super::auth::Caller;
 use super::deliveries::{PageResponse, parse_reason};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::input::{check_token, page_limit, parse_opt_time};
+use super::input::{check_text, check_token, page_limit, parse_opt_time};
 use super::reports::Format;
 use crate::render;
 
@@ -70,6 +70,7 @@ pub struct QuarantineQuery {
 
 /// Builds the store's filter from the query's parts.
 fn filter(
+    text_field: &str,
     statuses: Option<&str>,
     reason: Option<String>,
     text: Option<String>,
@@ -85,6 +86,9 @@ fn filter(
         })
         .transpose()?
         .unwrap_or_default();
+    if let Some(text) = &text {
+        check_text(text, text_field)?;
+    }
     Ok(AddressFilter {
         statuses,
         reason: parse_reason(reason, "reason")?.map(|r| r.value()),
@@ -117,7 +121,11 @@ async fn list(
 ) -> Result<Response, ApiError> {
     caller.app(&state, &app)?;
     let limit = page_limit(query.limit)?;
+    if let Some(after) = &query.after {
+        check_text(after, "after")?;
+    }
     let filter = filter(
+        "text",
         query.status.as_deref(),
         query.reason,
         query.text,
@@ -300,6 +308,7 @@ async fn release(
         (None, Some(f)) => {
             let statuses = f.statuses.as_ref().map(|s| s.join(","));
             let filter = filter(
+                "filter.text_contains",
                 statuses.as_deref(),
                 None,
                 f.text_contains.clone(),

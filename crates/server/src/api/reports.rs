@@ -19,7 +19,7 @@ use super::auth::Caller;
 use super::deliveries::{PageResponse, parse_reason};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery};
-use super::input::{check_profile, page, page_limit, parse_opt_time};
+use super::input::{check_delivery_id, check_profile, page, page_limit, parse_opt_time};
 use crate::render;
 
 /// Routes of this module.
@@ -87,6 +87,9 @@ async fn exclusions_report(
 ) -> Result<Response, ApiError> {
     caller.app(&state, &app)?;
     let page = page(query.after, query.limit)?;
+    if let Some(delivery) = &query.delivery {
+        check_delivery_id(delivery, "delivery")?;
+    }
     let filter = ExclusionFilter {
         delivery_id: query.delivery,
         reason: parse_reason(query.reason, "reason")?,
