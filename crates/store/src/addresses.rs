@@ -5,7 +5,7 @@ use pushgate_outcome::FailureType;
 use pushgate_quarantine::{AddressState, AddressStatus};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::model::{Address, parse_column, reason_of, status_of};
@@ -104,21 +104,34 @@ pub(crate) async fn lock_addresses(
     tokens: &[&str],
 ) -> Result<Vec<Address>, StoreError> {
     let mut found = Vec::new();
-    let lock = match dialect {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " ORDER BY token FOR UPDATE",
-    };
     for chunk in tokens.chunks(1000) {
-        let mut statement = Statement::new(dialect);
-        statement
-            .push(&format!(
-                "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = "
-            ))
-            .bind(app_id)
-            .push(" AND token IN ");
-        statement.row(chunk.iter().map(|token| Value::from(*token)));
-        statement.push(lock);
-        for row in statement.query().fetch_all(&mut **tx).await? {
+        let rows = match dialect {
+            Dialect::Sqlite => {
+                let mut statement = Statement::new(dialect);
+                statement
+                    .push(&format!(
+                        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = "
+                    ))
+                    .bind(app_id)
+                    .push(" AND token IN ");
+                statement.row(chunk.iter().map(|token| Value::from(*token)));
+                statement.query().fetch_all(&mut **tx).await?
+            }
+            Dialect::Postgres => {
+                // One JSON parameter: one statement text, planned once, whatever the count.
+                let tokens = serde_json::to_string(chunk)
+                    .map_err(|e| StoreError::Invalid(format!("tokens as JSON: {e}")))?;
+                sqlx::query(&format!(
+                    "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = $1 AND token IN \
+                     (SELECT jsonb_array_elements_text($2::jsonb)) ORDER BY token FOR UPDATE"
+                ))
+                .bind(app_id.to_owned())
+                .bind(tokens)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+        };
+        for row in rows {
             found.push(address_from_row(&row)?);
         }
     }
@@ -229,9 +242,9 @@ impl FilterSql {
 
     fn bind<'q>(
         &self,
-        mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+        mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
         app_id: &str,
-    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
         query = query.bind(app_id.to_owned());
         for bind in &self.binds {
             query = match bind {
@@ -248,7 +261,7 @@ impl Store {
     pub async fn address(&self, app_id: &str, token: &str) -> Result<Option<Address>, StoreError> {
         let sql =
             format!("SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = $1 AND token = $2");
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row = sqlx::query(&sql)
             .bind(app_id)
             .bind(token)
             .fetch_optional(self.pool())
@@ -273,7 +286,7 @@ impl Store {
             next + 1
         );
         let query = where_sql
-            .bind(sqlx::query(AssertSqlSafe(sql)), app_id)
+            .bind(sqlx::query(&sql), app_id)
             .bind(after_token.unwrap_or_default().to_owned())
             .bind(limit);
         let rows = query.fetch_all(self.pool()).await?;
@@ -325,7 +338,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let count_sql = format!("SELECT COUNT(*) FROM addresses WHERE {clause}");
         let count: i64 = where_sql
-            .bind(sqlx::query(AssertSqlSafe(count_sql)), app_id)
+            .bind(sqlx::query(&count_sql), app_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
@@ -349,11 +362,11 @@ impl Store {
              SELECT app_id, token, status, '{action_name}', 'bulk', ${next} FROM addresses WHERE {clause}"
         );
         where_sql
-            .bind(sqlx::query(AssertSqlSafe(record)), app_id)
+            .bind(sqlx::query(&record), app_id)
             .bind(millis(now))
             .execute(&mut *tx)
             .await?;
-        let mut change_query = where_sql.bind(sqlx::query(AssertSqlSafe(change)), app_id);
+        let mut change_query = where_sql.bind(sqlx::query(&change), app_id);
         if action == ReleaseAction::Valid {
             change_query = change_query.bind(millis(now));
         }

@@ -15,7 +15,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use crate::error::StoreError;
 use crate::model::{Delivery, DeliveryState, ExclusionKind};
@@ -132,9 +132,9 @@ impl Store {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE",
         };
-        let cursor = sqlx::query(AssertSqlSafe(format!(
+        let cursor = sqlx::query(&format!(
             "SELECT analysis_token, analysis_id FROM deliveries WHERE id = $1 AND state = 'analyzing'{lock}"
-        )))
+        ))
         .bind(&delivery.id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -221,7 +221,7 @@ impl Store {
         };
         let mut written = [0; 2];
         for (slot, sql) in [exclusions_sql, messages_sql].into_iter().enumerate() {
-            written[slot] = sqlx::query(AssertSqlSafe(sql))
+            written[slot] = sqlx::query(&sql)
                 .bind(&delivery.app_id)
                 .bind(&delivery.id)
                 .bind(&range.after.0)
@@ -269,8 +269,16 @@ impl Store {
             DeliveryState::Sending
         };
         let finished = (state == DeliveryState::Done).then_some(millis(now));
+        if self.dialect() == Dialect::Postgres && !delivery.dry_run {
+            // The delivery just added its messages, maybe many: without fresh statistics
+            // PostgreSQL plans the queue's statements for the table it saw before (a few
+            // rows), and scans it whole for every claim and every batch of results.
+            sqlx::query("ANALYZE messages").execute(&mut **tx).await?;
+        }
         sqlx::query(
-            "UPDATE deliveries SET state = $2, analyzed_at = $3, finished_at = $4 WHERE id = $1",
+            "UPDATE deliveries SET state = $2, analyzed_at = $3, finished_at = $4, \
+             last_message_id = COALESCE((SELECT MAX(id) FROM messages WHERE delivery_id = $1), 0) \
+             WHERE id = $1",
         )
         .bind(&delivery.id)
         .bind(state.as_str())

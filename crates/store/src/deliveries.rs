@@ -1,8 +1,8 @@
 //! Deliveries: creation with their explicit targets, reading, and state changes.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::Store;
 use crate::error::StoreError;
@@ -97,7 +97,7 @@ impl Store {
     /// The delivery with this id.
     pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -109,7 +109,7 @@ impl Store {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE app_id = $1 ORDER BY created_at DESC, id LIMIT $2"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(&sql)
             .bind(app_id)
             .bind(limit)
             .fetch_all(self.pool())
@@ -122,9 +122,7 @@ impl Store {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'analyzing' ORDER BY created_at"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
         rows.iter().map(delivery_from_row).collect()
     }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AssertSqlSafe, Row};
+use sqlx::{Any, Row};
 
 use crate::addresses::{ADDRESS_COLUMNS, address_from_row, upsert_addresses};
 use crate::error::StoreError;
@@ -261,7 +261,7 @@ impl Store {
              AND first_error_at IS NOT NULL AND (app_id > $1 OR (app_id = $1 AND token > $2)) \
              ORDER BY app_id, token LIMIT $3"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(&sql)
             .bind(app)
             .bind(token)
             .bind(limit)

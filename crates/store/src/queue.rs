@@ -1,17 +1,24 @@
 //! The durable message queue: claim due messages with a lease, then write each batch's
 //! results and the addresses' new states in one transaction.
 //!
-//! A claim moves a message's `next_attempt_at` to the end of its lease and stamps it with
-//! the claimer and a new attempt number. A worker that dies leaves the message to become
-//! due again when the lease runs out; a result is written only by the claimer of that
-//! attempt (`lease_owner` and `attempts` fence it), so a late worker cannot overwrite a
-//! newer attempt.
+//! First attempts are claimed by range: a claim advances the delivery's `claim_cursor` and
+//! writes one [lease](Lease) row covering the range, so that claiming costs nothing per
+//! message. The range's messages that are still `Pending` belong to the lease's owner until
+//! `lease_until`; after that, any node takes the range over and sends what is left.
+//! Retries are claimed message by message (their lease is the message's `lease_owner` and
+//! a `next_attempt_at` moved to the end of the lease).
+//!
+//! A result is written only by the holder of the message's lease, and only over the attempt
+//! it claimed (`attempts` fences it), so a late worker cannot overwrite a newer attempt.
+//! `attempts` counts the attempts whose result was written. A worker that dies leaves its
+//! leases to run out: every message is sent at least once and ends with one final status.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::addresses::{lock_addresses, upsert_addresses};
 use crate::error::StoreError;
@@ -19,6 +26,15 @@ use crate::model::Address;
 use crate::sql::{Statement, Value};
 use crate::time::millis;
 use crate::{Dialect, Store};
+
+/// How a claimed message is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lease {
+    /// A first attempt, held by the range lease with this id.
+    Range(i64),
+    /// A retry, held by the message row itself.
+    Message,
+}
 
 /// A message claimed for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +47,8 @@ pub struct Claimed {
     pub token: String,
     /// This attempt's number (1 for the first); the result must carry it back.
     pub attempts: i64,
+    /// What holds it.
+    pub lease: Lease,
 }
 
 /// The result of one attempt, to be written.
@@ -40,6 +58,8 @@ pub struct MessageResult {
     pub id: i64,
     /// The attempt number it was claimed with.
     pub attempts: i64,
+    /// What held it.
+    pub lease: Lease,
     /// `Sent`, `Failed`, or `Retry`.
     pub status: MessageStatus,
     /// For `Retry`: when to try again (final results keep the write time).
@@ -57,15 +77,28 @@ pub struct MessageResult {
     /// This result put the token in quarantine.
     pub quarantined: bool,
     /// No provider answer stands behind this result (the validity period ended, nothing
-    /// could be sent): the last attempt's outcome, failure type and reason stay.
+    /// could be sent): no attempt is counted, and the last attempt's outcome, failure type
+    /// and reason stay.
     pub no_answer: bool,
 }
 
+fn claimed_message(row: &AnyRow, delivery_id: &str, lease: Lease) -> Result<Claimed, StoreError> {
+    let recorded: i64 = row.try_get("attempts")?;
+    Ok(Claimed {
+        id: row.try_get("id")?,
+        delivery_id: delivery_id.to_owned(),
+        token: row.try_get("token")?,
+        attempts: recorded + 1,
+        lease,
+    })
+}
+
 impl Store {
-    /// Claims up to `limit` due messages for `owner`, leasing each for `lease`.
+    /// Claims up to `limit` due messages for `owner`, each leased for `lease`: due retries
+    /// first, then ranges whose lease ran out, then new ranges of first attempts.
     ///
     /// On PostgreSQL concurrent claimers skip each other's rows (`FOR UPDATE SKIP
-    /// LOCKED`); on SQLite the statement holds the write lock.
+    /// LOCKED`); on SQLite the write transaction is the only one.
     pub async fn claim(
         &self,
         owner: &str,
@@ -73,38 +106,145 @@ impl Store {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let lock = match self.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE messages SET lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, \
-             updated_at = $3 WHERE id IN (SELECT id FROM messages \
-             WHERE status IN ('Pending', 'Retry') AND next_attempt_at <= $3 \
-             ORDER BY next_attempt_at LIMIT $4{lock}) \
-             RETURNING id, delivery_id, token, attempts"
-        );
-        let lease_until = TimeDelta::from_std(lease)
+        let until = TimeDelta::from_std(lease)
             .ok()
             .and_then(|lease| now.checked_add_signed(lease))
             .ok_or_else(|| StoreError::Invalid(format!("a lease of {lease:?} is out of range")))?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(millis(lease_until))
+        let skip_locked = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let mut tx = self.begin_write().await?;
+        let mut claimed = Vec::new();
+
+        // Due retries, each leased by its row.
+        let rows = sqlx::query(&format!(
+            "UPDATE messages SET lease_owner = $1, next_attempt_at = $2, updated_at = $3 \
+             WHERE id IN (SELECT id FROM messages WHERE status = 'Retry' AND next_attempt_at <= $3 \
+             ORDER BY next_attempt_at LIMIT $4{skip_locked}) \
+             RETURNING id, delivery_id, token, attempts"
+        ))
+        .bind(owner)
+        .bind(millis(until))
+        .bind(millis(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let delivery: String = row.try_get("delivery_id")?;
+            claimed.push(claimed_row(row, &delivery)?);
+        }
+
+        // Ranges whose holder did not finish in time.
+        while (claimed.len() as i64) < limit {
+            let expired = sqlx::query(&format!(
+                "SELECT id, delivery_id, first_id, last_id FROM leases WHERE lease_until <= $1 \
+                 ORDER BY lease_until LIMIT 1{skip_locked}"
+            ))
             .bind(millis(now))
-            .bind(limit)
-            .fetch_all(self.writer())
+            .fetch_optional(&mut *tx)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Claimed {
-                    id: row.try_get("id")?,
-                    delivery_id: row.try_get("delivery_id")?,
-                    token: row.try_get("token")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+            let Some(expired) = expired else { break };
+            let lease_id: i64 = expired.try_get("id")?;
+            let delivery: String = expired.try_get("delivery_id")?;
+            let (first, last): (i64, i64) =
+                (expired.try_get("first_id")?, expired.try_get("last_id")?);
+            let room = limit - claimed.len() as i64;
+            let rows = sqlx::query(
+                "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
+                 AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4",
+            )
+            .bind(&delivery)
+            .bind(first)
+            .bind(last)
+            .bind(room + 1)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                sqlx::query("DELETE FROM leases WHERE id = $1")
+                    .bind(lease_id)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
+            let taken = &rows[..rows.len().min(room as usize)];
+            let taken_last: i64 = taken[taken.len() - 1].try_get("id")?;
+            if rows.len() as i64 > room {
+                // More than there is room for: the rest stays an expired range of its own.
+                sqlx::query(
+                    "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
+                     SELECT delivery_id, $2, last_id, owner, lease_until FROM leases WHERE id = $1",
+                )
+                .bind(lease_id)
+                .bind(taken_last + 1)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE leases SET owner = $2, lease_until = $3, last_id = $4 WHERE id = $1",
+            )
+            .bind(lease_id)
+            .bind(owner)
+            .bind(millis(until))
+            .bind(taken_last)
+            .execute(&mut *tx)
+            .await?;
+            for row in taken {
+                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id))?);
+            }
+        }
+
+        // New ranges of first attempts, oldest delivery first.
+        while (claimed.len() as i64) < limit {
+            let next = sqlx::query(&format!(
+                "SELECT id, claim_cursor, last_message_id FROM deliveries \
+                 WHERE state = 'sending' AND claim_cursor < last_message_id \
+                 ORDER BY created_at, id LIMIT 1{skip_locked}"
+            ))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(next) = next else { break };
+            let delivery: String = next.try_get("id")?;
+            let cursor: i64 = next.try_get("claim_cursor")?;
+            let rows = sqlx::query(
+                "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
+                 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(&delivery)
+            .bind(cursor)
+            .bind(limit - claimed.len() as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(last_row) = rows.last() else {
+                sqlx::query("UPDATE deliveries SET claim_cursor = last_message_id WHERE id = $1")
+                    .bind(&delivery)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            };
+            let last: i64 = last_row.try_get("id")?;
+            let lease_id: i64 = sqlx::query_scalar(
+                "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(&delivery)
+            .bind(cursor + 1)
+            .bind(last)
+            .bind(owner)
+            .bind(millis(until))
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE deliveries SET claim_cursor = $2 WHERE id = $1")
+                .bind(&delivery)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+            for row in &rows {
+                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id))?);
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Starts the transaction in which `owner` writes a batch's results.
@@ -117,24 +257,116 @@ impl Store {
     }
 
     /// Fails the messages of deliveries whose validity period has ended and that are not
-    /// in flight (never leased, or their lease ran out); the last attempt's outcome and
+    /// in flight (not held by a lease that still runs); the last attempt's outcome and
     /// failure reason stay. Returns how many.
     pub async fn expire_messages(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE messages SET status = 'Failed', lease_owner = NULL, updated_at = $1, \
              error_text = 'validity period ended before the message was sent' \
              WHERE status IN ('Pending', 'Retry') AND next_attempt_at <= $1 \
-             AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1)",
+             AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1) \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = messages.delivery_id \
+               AND messages.id >= l.first_id AND messages.id <= l.last_id AND l.lease_until > $1)",
         )
         .bind(millis(now))
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
+
+    /// Deletes the leases of finished deliveries (left behind by a node that stopped after
+    /// writing its last results).
+    pub async fn drop_finished_leases(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM leases WHERE delivery_id IN (SELECT id FROM deliveries WHERE state = 'done')",
+        )
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The messages `owner` holds (a node's in-flight messages, e.g. after it stopped).
+    pub async fn leased_messages(&self, owner: &str) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT m.id FROM messages m JOIN leases l ON l.delivery_id = m.delivery_id \
+             AND m.id >= l.first_id AND m.id <= l.last_id \
+             WHERE l.owner = $1 AND m.status = 'Pending' \
+             UNION SELECT id FROM messages WHERE lease_owner = $1 AND status = 'Retry' ORDER BY 1",
+        )
+        .bind(owner)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ids)
+    }
+}
+
+/// One result as the statements bind it.
+#[derive(serde::Serialize)]
+struct ResultRow<'a> {
+    id: i64,
+    attempts: i64,
+    lease: Option<i64>,
+    status: &'static str,
+    next_attempt_at: i64,
+    provider_id: Option<&'a str>,
+    outcome_id: Option<&'static str>,
+    failure_type: Option<&'static str>,
+    failure_reason: Option<i64>,
+    error_text: Option<&'a str>,
+    quarantined: i64,
+    no_answer: i64,
+}
+
+impl<'a> ResultRow<'a> {
+    fn new(result: &'a MessageResult, now: DateTime<Utc>) -> Self {
+        Self {
+            id: result.id,
+            attempts: result.attempts,
+            lease: match result.lease {
+                Lease::Range(id) => Some(id),
+                Lease::Message => None,
+            },
+            status: result.status.as_str(),
+            next_attempt_at: millis(result.next_attempt_at.unwrap_or(now)),
+            provider_id: result.provider_id.as_deref(),
+            outcome_id: result.outcome_id.map(|id| id.as_str()),
+            failure_type: result.failure_type.map(|t| t.as_str()),
+            failure_reason: result.failure_reason.map(|r| i64::from(r.value())),
+            error_text: result.error_text.as_deref(),
+            quarantined: i64::from(result.quarantined),
+            no_answer: i64::from(result.no_answer),
+        }
+    }
+}
+
+/// The update of the results statements, from `v` (up to the `updated_at` value).
+const RESULTS_UPDATE: &str = "UPDATE messages SET status = v.status, \
+    next_attempt_at = v.next_attempt_at, \
+    attempts = CASE WHEN v.no_answer = 1 THEN messages.attempts ELSE v.attempts END, \
+    provider_id = COALESCE(v.provider_id, messages.provider_id), \
+    outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END, \
+    failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END, \
+    failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END, \
+    error_text = v.error_text, \
+    quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END, \
+    lease_owner = NULL, updated_at = ";
+
+/// The fence of a retry's result: it still holds the message (up to the owner value).
+const RESULTS_FENCE: &str = " FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts - 1 \
+    AND ((v.lease IS NULL AND messages.status = 'Retry' AND messages.lease_owner = ";
+
+/// The fence of a first attempt's result: it still holds the range (up to the owner value).
+const RESULTS_FENCE_RANGE: &str = ") OR (v.lease IS NOT NULL AND messages.status = 'Pending' \
+    AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
+
+/// A retry claimed by its row: `attempts` in the row is what was recorded.
+fn claimed_row(row: &AnyRow, delivery_id: &str) -> Result<Claimed, StoreError> {
+    claimed_message(row, delivery_id, Lease::Message)
 }
 
 /// A batch's results transaction: lock the addresses, write their new states and the
-/// messages' results, commit. Dropping it without [`ResultsTx::commit`] writes nothing.
+/// messages' results, release finished ranges, commit. Dropping it without
+/// [`ResultsTx::commit`] writes nothing.
 pub struct ResultsTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
@@ -160,59 +392,136 @@ impl ResultsTx {
         upsert_addresses(&mut self.tx, self.dialect, addresses, now).await
     }
 
-    /// Writes the results of this owner's attempts and releases their leases. Returns the
-    /// ids written; a result whose message was claimed again since (its lease ran out) is
-    /// not written.
+    /// Writes the results of this owner's attempts and releases their row leases. A
+    /// result whose message this owner no longer holds (its lease ran out and another
+    /// node took it) is not written. Returns how many were written.
     pub async fn write_results(
         &mut self,
         results: &[MessageResult],
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut written = Vec::with_capacity(results.len());
+    ) -> Result<u64, StoreError> {
+        let mut written = 0;
         for chunk in results.chunks(1000) {
-            let mut statement = Statement::new(self.dialect);
-            statement.push(
-                "WITH v (id, attempts, status, next_attempt_at, provider_id, outcome_id, \
-                 failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES ",
-            );
-            for (i, result) in chunk.iter().enumerate() {
-                if i > 0 {
-                    statement.push(", ");
-                }
-                statement.row([
-                    Value::from(result.id),
-                    Value::from(result.attempts),
-                    Value::from(result.status.as_str()),
-                    Value::from(millis(result.next_attempt_at.unwrap_or(now))),
-                    Value::from(result.provider_id.clone()),
-                    Value::from(result.outcome_id.map(|id| id.as_str())),
-                    Value::from(result.failure_type.map(|t| t.as_str())),
-                    Value::from(result.failure_reason.map(|r| i64::from(r.value()))),
-                    Value::from(result.error_text.clone()),
-                    Value::from(i64::from(result.quarantined)),
-                    Value::from(i64::from(result.no_answer)),
-                ]);
-            }
-            statement
-                .push(
-                    ") UPDATE messages SET status = v.status, next_attempt_at = v.next_attempt_at, \
-                     provider_id = COALESCE(v.provider_id, messages.provider_id), \
-                     outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END, \
-                     failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END, \
-                     failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END, \
-                     error_text = v.error_text, \
-                     quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END, \
-                     lease_owner = NULL, updated_at = ",
-                )
-                .bind(millis(now))
-                .push(" FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts AND messages.lease_owner = ")
-                .bind(self.owner.as_str())
-                .push(" RETURNING messages.id");
-            for row in statement.query().fetch_all(&mut *self.tx).await? {
-                written.push(row.try_get(0)?);
-            }
+            written += match self.dialect {
+                Dialect::Sqlite => self.write_results_sqlite(chunk, now).await?,
+                Dialect::Postgres => self.write_results_postgres(chunk, now).await?,
+            };
         }
         Ok(written)
+    }
+
+    /// The results as SQLite parameters: anonymous ones, bound by position.
+    async fn write_results_sqlite(
+        &mut self,
+        chunk: &[MessageResult],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut statement = Statement::new(self.dialect);
+        statement.push(
+            "WITH v (id, attempts, lease, status, next_attempt_at, provider_id, outcome_id, \
+             failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES ",
+        );
+        for (i, result) in chunk.iter().enumerate() {
+            if i > 0 {
+                statement.push(", ");
+            }
+            let row = ResultRow::new(result, now);
+            statement.row([
+                Value::from(row.id),
+                Value::from(row.attempts),
+                Value::from(row.lease),
+                Value::from(row.status),
+                Value::from(row.next_attempt_at),
+                Value::from(row.provider_id),
+                Value::from(row.outcome_id),
+                Value::from(row.failure_type),
+                Value::from(row.failure_reason),
+                Value::from(row.error_text),
+                Value::from(row.quarantined),
+                Value::from(row.no_answer),
+            ]);
+        }
+        statement
+            .push(") ")
+            .push(RESULTS_UPDATE)
+            .bind(millis(now))
+            .push(RESULTS_FENCE)
+            .bind(self.owner.as_str())
+            .push(RESULTS_FENCE_RANGE)
+            .bind(self.owner.as_str())
+            .push(")))");
+        Ok(statement
+            .query()
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+
+    /// The results as one JSON parameter: PostgreSQL plans a statement with a thousand
+    /// parameters anew for every size, and may scan the table for it.
+    async fn write_results_postgres(
+        &mut self,
+        chunk: &[MessageResult],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let rows: Vec<ResultRow<'_>> = chunk.iter().map(|r| ResultRow::new(r, now)).collect();
+        let json = serde_json::to_string(&rows)
+            .map_err(|e| StoreError::Invalid(format!("results as JSON: {e}")))?;
+        let sql = format!(
+            "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x (id bigint, attempts bigint, \
+             lease bigint, status text, next_attempt_at bigint, provider_id text, outcome_id text, \
+             failure_type text, failure_reason bigint, error_text text, quarantined bigint, \
+             no_answer bigint)) {RESULTS_UPDATE}$2{RESULTS_FENCE}$3{RESULTS_FENCE_RANGE}$3)))"
+        );
+        let done = sqlx::query(&sql)
+            .bind(json)
+            .bind(millis(now))
+            .bind(self.owner.clone())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Marks these deliveries `done` if every message of theirs is final (the batch's own
+    /// deliveries, so that a delivery is done as soon as its last result is written).
+    pub async fn finish_deliveries(
+        &mut self,
+        deliveries: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut finished = 0;
+        for chunk in deliveries.chunks(1000) {
+            let mut statement = Statement::new(self.dialect);
+            statement
+                .push("UPDATE deliveries SET state = 'done', finished_at = ")
+                .bind(millis(now))
+                .push(" WHERE state = 'sending' AND id IN ");
+            statement.row(chunk.iter().map(|id| Value::from(*id)));
+            statement.push(
+                " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
+                 AND m.status IN ('Pending', 'Retry'))",
+            );
+            finished += statement
+                .query()
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+        }
+        Ok(finished)
+    }
+
+    /// Deletes this owner's range leases whose every result is written.
+    pub async fn release_leases(&mut self, leases: &[i64]) -> Result<(), StoreError> {
+        for chunk in leases.chunks(1000) {
+            let mut statement = Statement::new(self.dialect);
+            statement
+                .push("DELETE FROM leases WHERE owner = ")
+                .bind(self.owner.as_str());
+            statement.push(" AND id IN ");
+            statement.row(chunk.iter().map(|id| Value::from(*id)));
+            statement.query().execute(&mut *self.tx).await?;
+        }
+        Ok(())
     }
 
     /// Commits everything written in this transaction.

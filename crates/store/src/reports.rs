@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::Store;
 use crate::error::StoreError;
@@ -273,7 +273,7 @@ impl Store {
              AND ($3 = '' OR m.status = $3) AND ($4 = '' OR m.outcome_id = $4) \
              AND ($5 = '' OR m.profile_id = $5) ORDER BY m.id LIMIT $6"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(&sql)
             .bind(delivery_id)
             .bind(page.after)
             .bind(filter.status.map_or("", MessageStatus::as_str))
@@ -298,7 +298,7 @@ impl Store {
              AND ($4 < 0 OR e.reason = $4) AND e.created_at >= $5 AND e.created_at <= $6 \
              ORDER BY e.id LIMIT $7"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(&sql)
             .bind(app_id)
             .bind(page.after)
             .bind(filter.delivery_id.clone().unwrap_or_default())
@@ -359,7 +359,7 @@ impl Store {
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN deliveries d ON d.id = m.delivery_id \
              WHERE d.app_id = $1 AND m.profile_id = $2 ORDER BY m.id DESC LIMIT $3"
         );
-        let messages = sqlx::query(AssertSqlSafe(messages_sql))
+        let messages = sqlx::query(&messages_sql)
             .bind(app_id)
             .bind(profile_id)
             .bind(limit)
@@ -369,7 +369,7 @@ impl Store {
             "SELECT {EXCLUSION_COLUMNS} FROM exclusions e JOIN deliveries d ON d.id = e.delivery_id \
              WHERE d.app_id = $1 AND e.profile_id = $2 ORDER BY e.id DESC LIMIT $3"
         );
-        let exclusions = sqlx::query(AssertSqlSafe(exclusions_sql))
+        let exclusions = sqlx::query(&exclusions_sql)
             .bind(app_id)
             .bind(profile_id)
             .bind(limit)

@@ -8,9 +8,9 @@
 //! [`Statement`] writes the right one as the SQL text is built and keeps the values in the
 //! order of their placeholders, so each value appears exactly where it is used.
 
+use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
 
 use crate::Dialect;
 
@@ -106,13 +106,13 @@ impl Statement {
         self
     }
 
-    /// The query, ready to run.
-    pub(crate) fn query(self) -> Query<'static, Any, AnyArguments> {
-        let mut query = sqlx::query(AssertSqlSafe(self.sql));
-        for value in self.values {
+    /// The query, ready to run (it borrows the statement's text).
+    pub(crate) fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut query = sqlx::query(&self.sql);
+        for value in &self.values {
             query = match value {
-                Value::Int(v) => query.bind(v),
-                Value::Text(v) => query.bind(v),
+                Value::Int(v) => query.bind(*v),
+                Value::Text(v) => query.bind(v.clone()),
             };
         }
         query

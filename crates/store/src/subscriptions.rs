@@ -112,7 +112,7 @@ impl Store {
              disabled_at = CASE WHEN $6 = 1 THEN subscriptions.disabled_at ELSE NULL END \
              RETURNING {SUBSCRIPTION_COLUMNS}"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query(&sql)
             .bind(app_id)
             .bind(profile_id)
             .bind(token)
@@ -139,7 +139,7 @@ impl Store {
         let sql = format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE app_id = $1 AND id = $2"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query(&sql)
             .bind(app_id)
             .bind(id)
             .fetch_optional(self.pool())
@@ -156,7 +156,7 @@ impl Store {
         let sql = format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE app_id = $1 AND profile_id = $2 ORDER BY id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(&sql)
             .bind(app_id)
             .bind(profile_id)
             .fetch_all(self.pool())

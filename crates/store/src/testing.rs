@@ -6,7 +6,7 @@
 //! fails; elsewhere [`TestDatabase::postgres`] returns `None` after printing why, and the
 //! caller skips its PostgreSQL half.
 
-use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+use sqlx::{AnyConnection, Connection, Executor};
 
 use crate::{Store, StoreOptions};
 
@@ -81,7 +81,7 @@ impl TestDatabase {
         };
         let name = format!("pushgate_test_{}", uuid::Uuid::new_v4().simple());
         admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(format!("CREATE DATABASE {name}").as_str())
             .await
             .expect("a test database can be created");
         let (base, _) = admin_url
@@ -114,9 +114,7 @@ impl Drop for TestDatabase {
             runtime.block_on(async move {
                 let mut admin = AnyConnection::connect(&admin_url).await?;
                 admin
-                    .execute(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
                     .await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
             })

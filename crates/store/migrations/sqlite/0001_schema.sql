@@ -76,6 +76,10 @@ CREATE TABLE deliveries (
     -- Where the analysis stands in the target (subscriptions are read in token order).
     analysis_token     TEXT,
     analysis_id        INTEGER NOT NULL DEFAULT 0,
+    -- Messages up to this id have been handed out for their first attempt (see leases).
+    claim_cursor       INTEGER NOT NULL DEFAULT 0,
+    -- The delivery's highest message id, set when its analysis ends.
+    last_message_id    INTEGER NOT NULL DEFAULT 0,
     created_at         INTEGER NOT NULL,
     expires_at         INTEGER NOT NULL,
     analyzed_at        INTEGER,
@@ -113,10 +117,25 @@ CREATE TABLE messages (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
-CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status IN ('Pending', 'Retry');
+-- Retries wait here until due; first attempts are claimed by range (see leases).
+CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status = 'Retry';
 CREATE UNIQUE INDEX messages_delivery_token ON messages (delivery_id, token);
-CREATE INDEX messages_delivery_status ON messages (delivery_id, status);
+CREATE INDEX messages_delivery_status ON messages (delivery_id, status, id);
 CREATE INDEX messages_profile ON messages (profile_id);
+
+-- A node's claim on a range of a delivery's first attempts: the messages with ids in
+-- [first_id, last_id] still Pending are its to send until lease_until; after that, any node
+-- takes the range over. A range is deleted once all its results are written.
+CREATE TABLE leases (
+    id           INTEGER PRIMARY KEY,
+    delivery_id  TEXT NOT NULL REFERENCES deliveries (id),
+    first_id     INTEGER NOT NULL,
+    last_id      INTEGER NOT NULL,
+    owner        TEXT NOT NULL,
+    lease_until  INTEGER NOT NULL
+);
+CREATE INDEX leases_until ON leases (lease_until);
+CREATE INDEX leases_delivery ON leases (delivery_id, first_id);
 
 -- The exclusion log: every target left out by the analysis, with its failure reason.
 CREATE TABLE exclusions (

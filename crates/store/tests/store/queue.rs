@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use pushgate_quarantine::{AddressState, AddressStatus};
-use pushgate_store::queue::MessageResult;
+use pushgate_store::queue::{Claimed, Lease, MessageResult};
 use pushgate_store::{Address, DeliveryState, Page, Store, Target, reports::MessageFilter};
 
 use crate::analysis::{analyze, new_delivery};
@@ -29,10 +29,12 @@ async fn queued(store: &Store, tokens: &[&str]) -> pushgate_store::Delivery {
     analyze(store, &delivery, 1000).await
 }
 
-fn sent(id: i64, attempts: i64) -> MessageResult {
+fn sent(claimed: &Claimed) -> MessageResult {
+    let id = claimed.id;
     MessageResult {
         id,
-        attempts,
+        attempts: claimed.attempts,
+        lease: claimed.lease,
         status: MessageStatus::Sent,
         next_attempt_at: None,
         provider_id: Some(format!("apns-{id}")),
@@ -74,7 +76,13 @@ async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
     let mut expected: Vec<i64> = first.iter().chain(second.iter()).map(|c| c.id).collect();
     expected.sort();
     assert_eq!(ids, expected);
-    assert!(again.iter().all(|c| c.attempts == 2));
+    assert!(
+        again.iter().all(|c| c.attempts == 1),
+        "no result was written: still the first attempt"
+    );
+    assert!(again.iter().all(|c| matches!(c.lease, Lease::Range(_))));
+    assert_eq!(store.leased_messages("w3").await.unwrap(), expected);
+    assert!(store.leased_messages("w1").await.unwrap().is_empty());
 }
 
 async fn a_result_is_written_only_by_the_claimer_of_that_attempt(store: Store) {
@@ -89,28 +97,28 @@ async fn a_result_is_written_only_by_the_claimer_of_that_attempt(store: Store) {
 
     let mut tx = store.begin_results("w1").await.unwrap();
     let written = tx
-        .write_results(&[sent(stale.id, stale.attempts)], t0() + secs(32))
+        .write_results(&[sent(&stale)], t0() + secs(32))
         .await
         .unwrap();
     tx.commit().await.unwrap();
     assert!(
-        written.is_empty(),
+        written == 0,
         "w1's lease was taken over: its result is not written"
     );
 
     let mut tx = store.begin_results("w2").await.unwrap();
     let written = tx
-        .write_results(&[sent(fresh.id, fresh.attempts)], t0() + secs(33))
+        .write_results(&[sent(&fresh)], t0() + secs(33))
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(written, vec![fresh.id]);
+    assert_eq!(written, 1);
     let messages = store
         .messages(&delivery.id, &MessageFilter::default(), Page::default())
         .await
         .unwrap();
     assert_eq!(messages[0].status, MessageStatus::Sent);
-    assert_eq!(messages[0].attempts, 2);
+    assert_eq!(messages[0].attempts, 1, "one attempt's result was written");
     assert_eq!(
         messages[0].provider_id.as_deref(),
         Some(format!("apns-{}", fresh.id).as_str())
@@ -144,7 +152,7 @@ async fn results_and_addresses_commit_together_or_not_at_all(store: Store) {
         },
         unregistered_at: Some(t0() - secs(60)),
     };
-    let results: Vec<MessageResult> = claimed.iter().map(|c| sent(c.id, c.attempts)).collect();
+    let results: Vec<MessageResult> = claimed.iter().map(sent).collect();
 
     // Dropped without commit: nothing is written.
     {
@@ -171,7 +179,7 @@ async fn results_and_addresses_commit_together_or_not_at_all(store: Store) {
     tx.write_addresses(std::slice::from_ref(&quarantined), t0())
         .await
         .unwrap();
-    assert_eq!(tx.write_results(&results, t0()).await.unwrap().len(), 2);
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 2);
     tx.commit().await.unwrap();
     assert_eq!(
         store.address("ios-app", "a1").await.unwrap(),
@@ -224,10 +232,10 @@ async fn a_delivery_is_done_when_every_message_is_final(store: Store) {
     let delivery = queued(&store, &["a1", "a2"]).await;
     let claimed = store.claim("w1", 10, LEASE, t0()).await.unwrap();
     let mut tx = store.begin_results("w1").await.unwrap();
-    let mut retry = sent(claimed[1].id, claimed[1].attempts);
+    let mut retry = sent(&claimed[1]);
     retry.status = MessageStatus::Retry;
     retry.next_attempt_at = Some(t0() + secs(60));
-    tx.write_results(&[sent(claimed[0].id, claimed[0].attempts), retry], t0())
+    tx.write_results(&[sent(&claimed[0]), retry], t0())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -244,7 +252,7 @@ async fn a_delivery_is_done_when_every_message_is_final(store: Store) {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
     let mut tx = store.begin_results("w1").await.unwrap();
-    tx.write_results(&[sent(again[0].id, again[0].attempts)], t0() + secs(61))
+    tx.write_results(&[sent(&again[0])], t0() + secs(61))
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -66,6 +66,7 @@ async fn delivered(store: &Store) -> pushgate_store::Delivery {
             MessageResult {
                 id: c.id,
                 attempts: c.attempts,
+                lease: c.lease,
                 status,
                 next_attempt_at: (status == MessageStatus::Retry)
                     .then(|| t0() + chrono::TimeDelta::seconds(30)),
