@@ -61,6 +61,12 @@ struct Args {
     /// Messages in flight at most.
     #[arg(long, default_value_t = 2000)]
     in_flight: usize,
+    /// Messages claimed at a time.
+    #[arg(long, default_value_t = 500)]
+    claim_batch: usize,
+    /// Results written in one transaction at most.
+    #[arg(long, default_value_t = 1000)]
+    write_batch: usize,
     /// Connections in the APNs client's pool.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -190,6 +196,8 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 .args(["--n", &args.n.to_string()])
                 .args(["--backend", backend])
                 .args(["--in-flight", &args.in_flight.to_string()])
+                .args(["--claim-batch", &args.claim_batch.to_string()])
+                .args(["--write-batch", &args.write_batch.to_string()])
                 .args(["--connections", &args.connections.to_string()])
                 .args(["--threads", &args.threads.to_string()]);
             if args.analysis_only {
@@ -319,6 +327,8 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
     let sender: Arc<dyn Sender> = Arc::new(ApnsSender::new(ApnsClient::new(&settings)?));
     let config = PipelineConfig {
         max_in_flight: args.in_flight,
+        claim_batch: args.claim_batch,
+        write_batch: args.write_batch,
         idle_poll_ms: 5,
         ..PipelineConfig::default()
     };

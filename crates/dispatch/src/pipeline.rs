@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pushgate_outcome::{MessageStatus, OutcomeId};
 use pushgate_quarantine::QuarantinePolicy;
-use pushgate_store::queue::Claimed;
+use pushgate_store::queue::{Claimed, Lease};
 use pushgate_store::{Platform, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) owner: String,
     deliveries: Mutex<HashMap<String, Arc<DeliveryEntry>>>,
+    /// Range leases this pipeline holds, with how many of their messages still await a
+    /// written result: a lease is released in the transaction that writes its last one.
+    pub(crate) leases: Mutex<HashMap<i64, usize>>,
     wake: Notify,
 }
 
@@ -120,6 +123,7 @@ impl Pipeline {
                 clock,
                 owner: owner.into(),
                 deliveries: Mutex::new(HashMap::new()),
+                leases: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
         }
@@ -225,11 +229,13 @@ impl Pipeline {
                 continue;
             }
             held.truncate(claimed.len());
+            inner.hold(&claimed);
             for (message, permit) in claimed.into_iter().zip(held) {
                 let entry = match inner.entry(&message.delivery_id).await {
                     Ok(entry) => entry,
                     Err(error) => {
-                        // The lease runs out and the message comes back.
+                        // Its lease is never released here: it runs out and the message
+                        // comes back.
                         warn!(%error, message = message.id, "cannot read the message's delivery");
                         continue;
                     }
@@ -261,11 +267,25 @@ impl Inner {
         Duration::from_secs(self.config.lease_secs)
     }
 
-    /// Fails what the validity period has ended, and closes deliveries that are complete.
+    /// Counts the claimed messages of each range lease.
+    fn hold(&self, claimed: &[Claimed]) {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        for message in claimed {
+            if let Lease::Range(id) = message.lease {
+                *leases.entry(id).or_default() += 1;
+            }
+        }
+    }
+
+    /// Fails what the validity period has ended, closes deliveries that are complete, and
+    /// drops their leftover leases.
     async fn maintain(&self) -> Result<(), DispatchError> {
         let now = self.clock.now();
         let expired = self.store.expire_messages(now).await?;
         let finished = self.store.finish_complete_deliveries(now).await?;
+        if finished > 0 {
+            self.store.drop_finished_leases().await?;
+        }
         if expired > 0 || finished > 0 {
             debug!(expired, finished, "queue maintenance");
         }

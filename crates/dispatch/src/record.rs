@@ -8,7 +8,7 @@ use std::time::Duration;
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus};
 use pushgate_quarantine::{AddressState, Effect, SendOutcome, apply};
 use pushgate_store::Address;
-use pushgate_store::queue::{Claimed, MessageResult};
+use pushgate_store::queue::{Claimed, Lease, MessageResult};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::DispatchError;
@@ -140,6 +140,7 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
                 MessageResult {
                     id: message.id,
                     attempts: message.attempts,
+                    lease: message.lease,
                     status,
                     next_attempt_at,
                     provider_id: report.provider_id.clone(),
@@ -155,10 +156,44 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
         results.push(result);
     }
 
+    // The range leases whose last outstanding message is in this batch.
+    let mut in_batch: HashMap<i64, usize> = HashMap::new();
+    for done in batch {
+        if let Lease::Range(id) = done.message.lease {
+            *in_batch.entry(id).or_default() += 1;
+        }
+    }
+    let finished: Vec<i64> = {
+        let held = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
+        in_batch
+            .iter()
+            .filter(|(id, n)| held.get(id).is_some_and(|left| left <= n))
+            .map(|(id, _)| *id)
+            .collect()
+    };
+
     let changed: Vec<Address> = changed.into_values().collect();
     tx.write_addresses(&changed, now).await?;
     tx.write_results(&results, now).await?;
+    tx.release_leases(&finished).await?;
+    let mut deliveries: Vec<&str> = batch
+        .iter()
+        .map(|d| d.message.delivery_id.as_str())
+        .collect();
+    deliveries.sort_unstable();
+    deliveries.dedup();
+    tx.finish_deliveries(&deliveries, now).await?;
     tx.commit().await?;
+
+    let mut held = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
+    for (id, n) in in_batch {
+        if let Some(left) = held.get_mut(&id) {
+            *left = left.saturating_sub(n);
+            if *left == 0 {
+                held.remove(&id);
+            }
+        }
+    }
     Ok(())
 }
 
@@ -168,6 +203,7 @@ fn failed_without_answer(message: &Claimed, text: &str) -> MessageResult {
     MessageResult {
         id: message.id,
         attempts: message.attempts,
+        lease: message.lease,
         status: MessageStatus::Failed,
         next_attempt_at: None,
         provider_id: None,

@@ -208,20 +208,18 @@ async fn the_scheduler_runs_each_job_once_per_interval(db: TestDatabase) {
                 .count()
         }
     };
-    let until = |sweeps: usize, cleanups: usize| {
-        async move {
-            for _ in 0..400 {
-                if runs(Job::OptoutSweep).await == sweeps && runs(Job::Cleanup).await == cleanups {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
+    let until = |sweeps: usize, cleanups: usize| async move {
+        for _ in 0..400 {
+            if runs(Job::OptoutSweep).await == sweeps && runs(Job::Cleanup).await == cleanups {
+                return;
             }
-            panic!(
-                "expected {sweeps} sweeps and {cleanups} cleanups, got {} and {}",
-                runs(Job::OptoutSweep).await,
-                runs(Job::Cleanup).await
-            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        panic!(
+            "expected {sweeps} sweeps and {cleanups} cleanups, got {} and {}",
+            runs(Job::OptoutSweep).await,
+            runs(Job::Cleanup).await
+        );
     };
     // Never run: both are due at once.
     until(1, 1).await;
