@@ -93,8 +93,20 @@ impl Jobs {
     }
 
     /// Runs one job now, if no other node is running it (`None` then). The run and what it
-    /// changed are recorded; a failed run is recorded as failed.
+    /// changed are recorded, in the job log and the metrics; a failed run is recorded as
+    /// failed.
     pub async fn run(&self, job: Job) -> Result<Option<JobReport>, DispatchError> {
+        let result = self.run_locked(job).await;
+        let outcome = match &result {
+            Ok(Some(_)) => "ok",
+            Ok(None) => "skipped",
+            Err(_) => "failed",
+        };
+        crate::metrics::record_job_run(job.as_str(), outcome);
+        result
+    }
+
+    async fn run_locked(&self, job: Job) -> Result<Option<JobReport>, DispatchError> {
         let Some(lock) = self.store.try_lock_job(job).await? else {
             info!(job = job.as_str(), "job already running on another node");
             return Ok(None);

@@ -11,6 +11,13 @@ pub const SENDS: &str = "pushgate_sends_total";
 pub const SEND_SECONDS: &str = "pushgate_send_seconds";
 /// Tokens put in quarantine by a send, by app and platform.
 pub const QUARANTINED: &str = "pushgate_quarantined_total";
+/// Job runs, by job and outcome (`ok`, `failed`, `skipped`: another node held the lock).
+pub const JOB_RUNS: &str = "pushgate_job_runs_total";
+
+/// Records one job run's outcome.
+pub(crate) fn record_job_run(job: &'static str, outcome: &'static str) {
+    metrics::counter!(JOB_RUNS, "job" => job, "outcome" => outcome).increment(1);
+}
 
 /// Records one attempt's outcome.
 pub(crate) fn record_send(

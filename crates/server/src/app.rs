@@ -8,9 +8,8 @@ use anyhow::Context;
 use chrono::Utc;
 use pushgate_dispatch::analysis::Analyzer;
 use pushgate_dispatch::clock::{Clock, SystemClock};
-use pushgate_dispatch::jobs::{JobReport, JobSchedule, Jobs};
+use pushgate_dispatch::jobs::Jobs;
 use pushgate_dispatch::pipeline::Pipeline;
-use pushgate_store::jobs::Job;
 use pushgate_store::{App, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -19,8 +18,6 @@ use crate::config::Config;
 use crate::mock_mode::{self, RunningMocks};
 use crate::senders;
 
-/// Job runs, by job and outcome (`ok`, `failed`, `skipped`: another node held the lock).
-pub const JOB_RUNS: &str = "pushgate_job_runs_total";
 /// Messages waiting to be sent (Pending and Retry), sampled every few seconds.
 pub const QUEUE_DEPTH: &str = "pushgate_queue_depth";
 
@@ -129,52 +126,6 @@ impl Pushgate {
             mocks.servers.shutdown().await;
         }
         self.store.close().await;
-    }
-}
-
-/// Runs one job now and records the run in the metrics.
-pub async fn run_job(jobs: &Jobs, job: Job) -> anyhow::Result<Option<JobReport>> {
-    let result = jobs.run(job).await;
-    let outcome = match &result {
-        Ok(Some(_)) => "ok",
-        Ok(None) => "skipped",
-        Err(_) => "failed",
-    };
-    metrics::counter!(JOB_RUNS, "job" => job.as_str(), "outcome" => outcome).increment(1);
-    Ok(result?)
-}
-
-/// The scheduler of `serve`: sleeps until the next job is due, runs it (recording the run
-/// in the metrics), and starts over, until `cancel` fires.
-pub async fn run_scheduler(jobs: Jobs, schedule: JobSchedule, cancel: CancellationToken) {
-    const JOBS: [Job; 2] = [Job::OptoutSweep, Job::Cleanup];
-    const ERROR_PAUSE: Duration = Duration::from_secs(30);
-    loop {
-        let mut next: Option<(Job, chrono::DateTime<Utc>)> = None;
-        for job in JOBS {
-            match jobs.next_due(job, &schedule).await {
-                Ok(due) if next.is_none_or(|(_, n)| due < n) => next = Some((job, due)),
-                Ok(_) => {}
-                Err(error) => warn!(job = job.as_str(), %error, "cannot read the job schedule"),
-            }
-        }
-        let wait = match next {
-            Some((_, due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-            None => ERROR_PAUSE,
-        };
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        if let Some((job, _)) = next
-            && let Err(error) = run_job(&jobs, job).await
-        {
-            warn!(job = job.as_str(), error = %format!("{error:#}"), "job run failed");
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(ERROR_PAUSE) => {}
-            }
-        }
     }
 }
 

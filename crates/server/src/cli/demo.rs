@@ -21,7 +21,7 @@ use pushgate_store::{NewDelivery, Page, Platform, Target};
 use secrecy::SecretString;
 
 use super::send::deliver_all;
-use crate::app::{Pushgate, run_job};
+use crate::app::Pushgate;
 use crate::config::{AppConfig, Config, MocksConfig};
 use crate::render::{self, Rows};
 
@@ -236,7 +236,7 @@ async fn story(pushgate: &Pushgate, per_app: usize, out: &mut impl Write) -> any
         out,
         "\n2. The opt-out sweep, then an operator releases 5 unregistered iOS tokens"
     )?;
-    let sweep = run_job(&pushgate.jobs, Job::OptoutSweep).await?;
+    let sweep = pushgate.jobs.run(Job::OptoutSweep).await?;
     writeln!(
         out,
         "   opt-out sweep: {} subscription(s) of unregistered tokens disabled",

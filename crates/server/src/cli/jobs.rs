@@ -5,7 +5,6 @@ use std::io::Write;
 use clap::{Subcommand, ValueEnum};
 use pushgate_store::jobs::Job;
 
-use crate::app::run_job;
 use crate::config::Config;
 
 /// `pushgate jobs ...`
@@ -43,7 +42,7 @@ pub async fn run(config: Config, command: JobsCommand, out: &mut impl Write) -> 
         config.node_name(),
         std::sync::Arc::new(pushgate_dispatch::clock::SystemClock),
     );
-    let report = run_job(&jobs, job).await;
+    let report = jobs.run(job).await;
     store.close().await;
     match report? {
         Some(report) => writeln!(

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState};
-use crate::app::{Pushgate, run_scheduler, sample_queue_depth};
+use crate::app::{Pushgate, sample_queue_depth};
 use crate::config::Config;
 
 /// `pushgate serve`
@@ -102,11 +102,14 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let cancel = cancel.clone();
         async move { pipeline.run(cancel).await }
     });
-    let scheduler = tokio::spawn(run_scheduler(
-        pushgate.jobs.clone(),
-        pushgate.config.jobs.clone(),
-        cancel.clone(),
-    ));
+    let scheduler = tokio::spawn({
+        let (jobs, schedule, cancel) = (
+            pushgate.jobs.clone(),
+            pushgate.config.jobs.clone(),
+            cancel.clone(),
+        );
+        async move { jobs.run_scheduler(schedule, cancel).await }
+    });
     let gauge = tokio::spawn(sample_queue_depth(pushgate.store.clone(), cancel.clone()));
 
     let state = AppState::new(&pushgate, Some(metrics));
