@@ -142,6 +142,71 @@ impl Drop for MockProcess {
     }
 }
 
+/// The files `pushgate-mock fixtures --dir DIR` wrote, as it lists them.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Fixtures {
+    /// The APNs signing key (`.p8`).
+    pub apns_key: PathBuf,
+    /// Its key id.
+    pub key_id: String,
+    /// Its team id.
+    pub team_id: String,
+    /// A notification payload (`payload.json`).
+    pub payload: PathBuf,
+    /// A mock configuration that uses them all (`mock.toml`).
+    pub config: PathBuf,
+    /// The CA certificate clients trust.
+    pub ca: PathBuf,
+    /// A Google service-account key file for the mock's OAuth endpoint.
+    pub service_account: PathBuf,
+}
+
+/// Where [`Fixtures::create`] keeps the list, for child processes to read it again.
+const FIXTURES_FILE: &str = "fixtures.json";
+
+impl Fixtures {
+    /// Runs `bin fixtures --dir dir` and keeps its list in `dir`.
+    pub fn create(bin: &Path, dir: &Path) -> Result<Self> {
+        let output = Command::new(bin)
+            .args(["fixtures", "--dir"])
+            .arg(dir)
+            .output()
+            .map_err(io(format!("running {} fixtures", bin.display())))?;
+        if !output.status.success() {
+            return Err(BenchError::Output(format!(
+                "fixtures failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        std::fs::write(dir.join(FIXTURES_FILE), &output.stdout)
+            .map_err(io("writing the fixtures list"))?;
+        Self::parse(&output.stdout)
+    }
+
+    /// The fixtures [`Fixtures::create`] made in `dir`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let text =
+            std::fs::read(dir.join(FIXTURES_FILE)).map_err(io("reading the fixtures list"))?;
+        Self::parse(&text)
+    }
+
+    fn parse(text: &[u8]) -> Result<Self> {
+        serde_json::from_slice(text)
+            .map_err(|e| BenchError::Output(format!("fixtures list not understood: {e}")))
+    }
+
+    /// A provider token for the APNs key (`bin apns-token`), for h2load's headers.
+    pub fn apns_provider_token(&self, bin: &Path) -> Result<String> {
+        let output = Command::new(bin)
+            .args(["apns-token", "--key"])
+            .arg(&self.apns_key)
+            .args(["--key-id", &self.key_id, "--team-id", &self.team_id])
+            .output()
+            .map_err(io("running apns-token"))?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+}
+
 /// What one `h2load` run reported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct H2loadReport {

@@ -23,14 +23,12 @@ use bytes::Bytes;
 use clap::Parser;
 use futures_util::StreamExt;
 use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint, Notification};
-use pushgate_mocks::bench::{self, MockProcess};
+use pushgate_mocks::bench::{self, Fixtures, MockProcess};
 use serde::Deserialize;
 
 /// The one device token every request goes to (as h2load's URL has one).
 const DEVICE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const TOPIC: &str = "com.example.app";
-/// Where the parent keeps the fixtures' paths for the children.
-const FIXTURES: &str = "fixtures.json";
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -63,17 +61,6 @@ struct Args {
     bench: bool,
 }
 
-/// What `pushgate-mock fixtures` wrote.
-#[derive(Deserialize)]
-struct Fixtures {
-    apns_key: PathBuf,
-    key_id: String,
-    team_id: String,
-    payload: PathBuf,
-    config: PathBuf,
-    ca: PathBuf,
-}
-
 /// One sender run, as the child reports it.
 #[derive(Debug, serde::Serialize, Deserialize)]
 struct RunReport {
@@ -92,19 +79,6 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn fixtures(bin: &Path, dir: &Path) -> anyhow::Result<Fixtures> {
-    let out = Command::new(bin)
-        .args(["fixtures", "--dir"])
-        .arg(dir)
-        .output()
-        .with_context(|| format!("running {} fixtures", bin.display()))?;
-    if !out.status.success() {
-        bail!("fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    std::fs::write(dir.join(FIXTURES), &out.stdout)?;
-    serde_json::from_slice(&out.stdout).context("fixtures output")
-}
-
 fn parent(args: &Args) -> anyhow::Result<()> {
     let bin = bench::mock_bin();
     if !bin.exists() {
@@ -115,15 +89,10 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         );
     }
     let dir = tempfile::tempdir()?;
-    let fx = fixtures(&bin, dir.path())?;
+    let fx = Fixtures::create(&bin, dir.path())?;
     let config = fx.config.display().to_string();
     let mock = MockProcess::start(&bin, &["--config", &config])?;
-    let token = Command::new(&bin)
-        .args(["apns-token", "--key"])
-        .arg(&fx.apns_key)
-        .args(["--key-id", &fx.key_id, "--team-id", &fx.team_id])
-        .output()?;
-    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let token = fx.apns_provider_token(&bin)?;
 
     let load = Command::new("uptime")
         .output()
@@ -226,7 +195,7 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
             .enable_all()
             .build()?,
     };
-    let fx: Fixtures = serde_json::from_slice(&std::fs::read(dir.join(FIXTURES))?)?;
+    let fx = Fixtures::read(dir)?;
     let url = args.apns_url.as_deref().context("--apns-url")?;
     let settings = ApnsSettings {
         endpoint: Endpoint::parse(url)?,

@@ -32,7 +32,7 @@ use pushgate_dispatch::pipeline::{Pipeline, PipelineConfig};
 use pushgate_dispatch::providers::ApnsSender;
 use pushgate_dispatch::retry::RetryPolicy;
 use pushgate_dispatch::sender::Sender;
-use pushgate_mocks::bench::{self, MockProcess};
+use pushgate_mocks::bench::{self, Fixtures, MockProcess};
 use pushgate_quarantine::QuarantinePolicy;
 use pushgate_store::testing::TestDatabase;
 use pushgate_store::{App, DeliveryState, NewDelivery, Platform, StoreOptions, Target};
@@ -41,8 +41,6 @@ use tokio_util::sync::CancellationToken;
 
 const TOPIC: &str = "com.example.app";
 const APP: &str = "bench-ios";
-/// Where the parent keeps the fixtures' paths for the children.
-const FIXTURES: &str = "fixtures.json";
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -87,17 +85,6 @@ struct Args {
     bench: bool,
 }
 
-/// What `pushgate-mock fixtures` wrote (the part used here).
-#[derive(Deserialize)]
-struct Fixtures {
-    apns_key: PathBuf,
-    key_id: String,
-    team_id: String,
-    payload: PathBuf,
-    config: PathBuf,
-    ca: PathBuf,
-}
-
 /// One delivery, as the child reports it.
 #[derive(Debug, Serialize, Deserialize)]
 struct RunReport {
@@ -116,18 +103,6 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn fixtures(bin: &Path, dir: &Path) -> anyhow::Result<Fixtures> {
-    let out = Command::new(bin)
-        .args(["fixtures", "--dir"])
-        .arg(dir)
-        .output()?;
-    if !out.status.success() {
-        bail!("fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    std::fs::write(dir.join(FIXTURES), &out.stdout)?;
-    serde_json::from_slice(&out.stdout).context("fixtures output")
-}
-
 fn parent(args: &Args) -> anyhow::Result<()> {
     let bin = bench::mock_bin();
     if !bin.exists() {
@@ -138,15 +113,10 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         );
     }
     let dir = tempfile::tempdir()?;
-    let fx = fixtures(&bin, dir.path())?;
+    let fx = Fixtures::create(&bin, dir.path())?;
     let config = fx.config.display().to_string();
     let mock = MockProcess::start(&bin, &["--config", &config, "--no-request-log"])?;
-    let token = Command::new(&bin)
-        .args(["apns-token", "--key"])
-        .arg(&fx.apns_key)
-        .args(["--key-id", &fx.key_id, "--team-id", &fx.team_id])
-        .output()?;
-    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let token = fx.apns_provider_token(&bin)?;
     let load = Command::new("uptime")
         .output()
         .map(|o| o.stdout)
@@ -248,7 +218,7 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
-    let fx: Fixtures = serde_json::from_slice(&std::fs::read(dir.join(FIXTURES))?)?;
+    let fx = Fixtures::read(dir)?;
     let options = StoreOptions::default();
     let db = match args.backend.as_str() {
         "sqlite" => TestDatabase::sqlite_with(&options).await,

@@ -24,7 +24,7 @@ use clap::Parser;
 use futures_util::StreamExt;
 use pushgate_fcm::{FcmClient, FcmSettings, Message, MessageContent};
 use pushgate_mocks::ServiceAccount;
-use pushgate_mocks::bench::{self, MockProcess};
+use pushgate_mocks::bench::{self, Fixtures, MockProcess};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -143,19 +143,11 @@ fn main() -> anyhow::Result<()> {
 /// Writes the fixtures into `dir`, with a service account of our own (whose key signs
 /// h2load's token) in place of the generated one.
 fn fixtures(bin: &Path, dir: &Path) -> anyhow::Result<(PathBuf, ServiceAccount)> {
-    let out = Command::new(bin)
-        .args(["fixtures", "--dir"])
-        .arg(dir)
-        .output()?;
-    if !out.status.success() {
-        bail!("fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let paths: Value = serde_json::from_slice(&out.stdout).context("fixtures output")?;
-    let config = paths["config"].as_str().context("fixtures: no config")?;
+    let fixtures = Fixtures::create(bin, dir)?;
     let account =
         ServiceAccount::generate(CLIENT_EMAIL, PROJECT, "https://oauth2.googleapis.com/token")?;
     account.write_key_file(dir, KEY_FILE)?;
-    Ok((PathBuf::from(config), account))
+    Ok((fixtures.config, account))
 }
 
 /// An access token from the mock, for h2load.
