@@ -325,6 +325,10 @@ impl Store {
 
     /// Releases every address of an app that matches `filter`: to Valid or deleted, each
     /// release recorded. With `dry_run`, only counts. Returns how many match.
+    ///
+    /// Without a status in the filter, only `Quarantine` and `With errors` addresses are
+    /// released: `Denylisted` (opt-outs, spam reports) and `Allowlisted` ones are operator
+    /// decisions that an outage clean-up must not undo, and are released only when named.
     pub async fn release_bulk(
         &self,
         app_id: &str,
@@ -333,7 +337,11 @@ impl Store {
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let where_sql = filter_sql(filter, self.dialect());
+        let mut filter = filter.clone();
+        if filter.statuses.is_empty() {
+            filter.statuses = vec![AddressStatus::Quarantine, AddressStatus::WithErrors];
+        }
+        let where_sql = filter_sql(&filter, self.dialect());
         let clause = &where_sql.clause;
         let mut tx = self.begin_write().await?;
         let count_sql = format!("SELECT COUNT(*) FROM addresses WHERE {clause}");

@@ -222,7 +222,8 @@ pub struct ReleaseFilter {
     /// Last modified at or before this time (RFC 3339).
     #[serde(default)]
     pub modified_to: Option<String>,
-    /// Only these statuses (default: all).
+    /// Only these statuses (default: `Quarantine` and `With errors`; `Denylisted` and
+    /// `Allowlisted` addresses are released only when named).
     #[serde(default)]
     pub statuses: Option<Vec<String>>,
 }

@@ -49,7 +49,53 @@ both_backends!(
     releasing_one_address_sets_it_valid,
     bulk_release_by_error_text_and_time_window_to_valid,
     bulk_release_can_delete_and_dry_run_counts_only,
+    bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named,
 );
+
+async fn bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named(store: Store) {
+    seed(&store).await;
+    // t4 is Denylisted with "outage 50% of FCM", like t1.
+    let filter = AddressFilter {
+        text_contains: Some("outage".into()),
+        ..AddressFilter::default()
+    };
+    let released = store
+        .release_bulk("android-app", &filter, ReleaseAction::Valid, false, t0())
+        .await
+        .unwrap();
+    assert_eq!(released, 2, "t1 and t2, not the denylisted t4");
+    assert_eq!(
+        store
+            .address("android-app", "t4")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status,
+        AddressStatus::Denylisted
+    );
+    let named = AddressFilter {
+        statuses: vec![AddressStatus::Denylisted],
+        ..filter
+    };
+    assert_eq!(
+        store
+            .release_bulk("android-app", &named, ReleaseAction::Valid, false, t0())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .address("android-app", "t4")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status,
+        AddressStatus::Valid
+    );
+}
 
 async fn the_quarantine_list_pages_and_filters(store: Store) {
     seed(&store).await;
