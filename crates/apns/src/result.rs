@@ -68,13 +68,9 @@ impl SendResult {
     /// A request APNs would refuse with `400 <reason>` (an empty or non-hex token),
     /// refused here without the network: the same row as APNs' own answer.
     pub(crate) fn refused_locally(reason: &str) -> Self {
-        let body = serde_json::json!({ "reason": reason }).to_string();
         Self {
             reason: Some(reason.to_owned()),
-            ..Self::local(&ApnsResult::Response {
-                status: 400,
-                body: body.as_bytes(),
-            })
+            ..Self::local(&ApnsResult::Refused { reason })
         }
     }
 

@@ -106,6 +106,12 @@ pub enum ApnsResult<'a> {
         /// What is wrong (never the key itself).
         detail: &'a str,
     },
+    /// Found before sending: the request breaks a rule APNs checks itself (an empty or
+    /// non-hex device token), so it is refused with the reason APNs would give.
+    Refused {
+        /// The APNs reason, e.g. `BadDeviceToken`.
+        reason: &'a str,
+    },
     /// The connection failed before a response.
     Transport(Transport),
     /// An HTTP response: its status and body.
@@ -148,6 +154,7 @@ pub fn classify(result: &ApnsResult<'_>) -> Classification {
         ApnsResult::Credentials { detail } => {
             Classification::rejected(OutcomeId::ApnsCertificate, &[detail])
         }
+        ApnsResult::Refused { reason } => Classification::rejected(OutcomeId::ApnsOther, &[reason]),
         ApnsResult::Transport(_) => Classification::rejected(OutcomeId::ApnsConnectionLost, &[]),
         ApnsResult::Response { status, body } => classify_response(status, body),
     }

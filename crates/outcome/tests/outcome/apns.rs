@@ -151,6 +151,15 @@ fn apns_content_format_and_apns_certificate_render_the_detail() {
 }
 
 #[test]
+fn apns_other_is_a_request_refused_before_sending_with_the_reason_apns_would_give() {
+    let refused = classify(&ApnsResult::Refused {
+        reason: "BadDeviceToken",
+    });
+    assert_eq!(refused.id(), Some(OutcomeId::ApnsOther));
+    assert_eq!(refused.error_message(), Some("BadDeviceToken"));
+}
+
+#[test]
 fn apns_other_takes_malformed_bodies_and_unknown_reasons() {
     for (status, raw) in [
         (400, &b""[..]),
