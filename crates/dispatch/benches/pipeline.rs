@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo build --release -p pushgate-mocks
 //! cargo bench -p pushgate-dispatch --bench pipeline -- --n 200000 --runs 3
-//! cargo bench -p pushgate-dispatch --bench pipeline -- --n 1000000 --runs 1 --backend sqlite
+//! cargo bench -p pushgate-dispatch --bench pipeline -- --n 1000000 --runs 3 --backend sqlite
 //! ```
 //!
 //! Starts `pushgate-mock` once (one tokio worker, its request log off), measures
@@ -59,6 +59,9 @@ struct Args {
     /// Messages in flight at most.
     #[arg(long, default_value_t = 2000)]
     in_flight: usize,
+    /// Targets analysed per transaction (default: the server's).
+    #[arg(long, default_value_t = pushgate_dispatch::analysis::DEFAULT_BATCH_SIZE)]
+    analysis_batch: i64,
     /// Messages claimed at a time.
     #[arg(long, default_value_t = 500)]
     claim_batch: usize,
@@ -166,6 +169,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 .args(["--n", &args.n.to_string()])
                 .args(["--backend", backend])
                 .args(["--in-flight", &args.in_flight.to_string()])
+                .args(["--analysis-batch", &args.analysis_batch.to_string()])
                 .args(["--claim-batch", &args.claim_batch.to_string()])
                 .args(["--write-batch", &args.write_batch.to_string()])
                 .args(["--connections", &args.connections.to_string()])
@@ -267,7 +271,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         .await?;
     let clock = Arc::new(SystemClock);
     let started = Instant::now();
-    Analyzer::new(store.clone(), 10_000, clock.clone())
+    Analyzer::new(store.clone(), args.analysis_batch, clock.clone())
         .analyze(&delivery)
         .await?;
     let analysis_secs = started.elapsed().as_secs_f64();

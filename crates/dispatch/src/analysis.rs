@@ -24,6 +24,12 @@ pub struct AnalysisReport {
     pub batches: u64,
 }
 
+/// Targets analysed per transaction unless configured otherwise. Larger batches analyse
+/// faster (1,000,000 subscriptions on SQLite: about 11 s at 5,000, 9 s at 20,000, 8 s at
+/// 50,000) but hold SQLite's single writer longer (some 0.2 s at 20,000), during which
+/// results and registrations wait.
+pub const DEFAULT_BATCH_SIZE: i64 = 20_000;
+
 /// Analyses deliveries.
 #[derive(Clone)]
 pub struct Analyzer {

@@ -158,7 +158,7 @@ pub struct AnalysisSettings {
 impl Default for AnalysisSettings {
     fn default() -> Self {
         Self {
-            batch_size: 5000,
+            batch_size: pushgate_dispatch::analysis::DEFAULT_BATCH_SIZE,
             poll_ms: 1000,
         }
     }
