@@ -221,10 +221,9 @@ pub struct H2loadReport {
 /// Runs `h2load` with `args` (e.g. `-n 200000 -c 4 -m 100 ... URL`) and parses its
 /// summary.
 pub fn h2load(args: &[String]) -> Result<H2loadReport> {
-    let output = Command::new("h2load")
-        .args(args)
-        .output()
-        .map_err(io("running h2load"))?;
+    let output = Command::new("h2load").args(args).output().map_err(io(
+        "running h2load (Debian/Ubuntu: `apt-get install nghttp2-client`)",
+    ))?;
     let text = String::from_utf8_lossy(&output.stdout);
     parse_h2load(&text).ok_or_else(|| {
         BenchError::Output(format!(
