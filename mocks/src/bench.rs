@@ -57,6 +57,29 @@ pub fn mock_bin() -> PathBuf {
     )
 }
 
+/// [`mock_bin`], or an error that says how to build it.
+pub fn built_mock_bin() -> Result<PathBuf> {
+    let bin = mock_bin();
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(BenchError::Output(format!(
+            "{} not found: run `cargo build --release -p pushgate-mocks` or set {MOCK_BIN_ENV}",
+            bin.display()
+        )))
+    }
+}
+
+/// Prints the machine's load as `uptime` reports it (a benchmark's figures mean little
+/// without it).
+pub fn print_load() {
+    let load = Command::new("uptime")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    println!("load: {}", String::from_utf8_lossy(&load).trim());
+}
+
 /// The addresses the mock prints at start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MockAddrs {

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use futures_util::StreamExt;
@@ -80,25 +80,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn parent(args: &Args) -> anyhow::Result<()> {
-    let bin = bench::mock_bin();
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release -p pushgate-mocks` or set {}",
-            bin.display(),
-            bench::MOCK_BIN_ENV
-        );
-    }
+    let bin = bench::built_mock_bin()?;
     let dir = tempfile::tempdir()?;
     let fx = Fixtures::create(&bin, dir.path())?;
     let config = fx.config.display().to_string();
     let mock = MockProcess::start(&bin, &["--config", &config])?;
     let token = fx.apns_provider_token(&bin)?;
 
-    let load = Command::new("uptime")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    bench::print_load();
     let h2load_args: Vec<String> = vec![
         "-n".into(),
         args.n.to_string(),
@@ -147,11 +136,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     let rate = bench::median(&rates).unwrap_or(0.0);
     let peak = bench::median(&rss).unwrap_or(0.0) / 1024.0;
     let mock_rss = bench::peak_rss_kib(mock.pid()).unwrap_or(0) as f64 / 1024.0;
-    let load = Command::new("uptime")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    bench::print_load();
     println!(
         "median: h2load {reference:.0} req/s; sender {rate:.0} notifications/s ({:.1}% of h2load), peak RSS {peak:.1} MiB (n={}, in-flight={}, connections={}, sender threads={}); mock peak RSS {mock_rss:.1} MiB",
         100.0 * rate / reference.max(1.0),

@@ -107,24 +107,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn parent(args: &Args) -> anyhow::Result<()> {
-    let bin = bench::mock_bin();
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release -p pushgate-mocks` or set {}",
-            bin.display(),
-            bench::MOCK_BIN_ENV
-        );
-    }
+    let bin = bench::built_mock_bin()?;
     let dir = tempfile::tempdir()?;
     let fx = Fixtures::create(&bin, dir.path())?;
     let config = fx.config.display().to_string();
     let mock = MockProcess::start(&bin, &["--config", &config, "--no-request-log"])?;
     let token = fx.apns_provider_token(&bin)?;
-    let load = Command::new("uptime")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    bench::print_load();
 
     let mut reference = 0.0;
     if !args.analysis_only {

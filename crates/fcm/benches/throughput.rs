@@ -178,14 +178,7 @@ fn access_token(account: &ServiceAccount, token_url: &str, ca: &Path) -> anyhow:
 }
 
 fn parent(args: &Args) -> anyhow::Result<()> {
-    let bin = bench::mock_bin();
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release -p pushgate-mocks` or set {}",
-            bin.display(),
-            bench::MOCK_BIN_ENV
-        );
-    }
+    let bin = bench::built_mock_bin()?;
     let dir = tempfile::tempdir()?;
     let (config, account) = fixtures(&bin, dir.path())?;
     let mock = MockProcess::start(&bin, &["--config", &config.display().to_string()])?;
@@ -198,11 +191,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         json!({"validate_only": false, "message": message}).to_string(),
     )?;
 
-    let load = Command::new("uptime")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    bench::print_load();
     let send_url = format!("{}/v1/projects/{PROJECT}/messages:send", mock.fcm_url());
     let mock_pid = mock.pid().to_string();
     let mut h2load_rates = Vec::new();
@@ -286,11 +275,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         "CPU per request: sender {:.1} µs (median, whole process), h2load {h2load_us:.1} µs; mock {mock_us_sender:.1} µs serving the sender, {mock_us_h2load:.1} µs serving h2load",
         bench::median(&cpu).unwrap_or(0.0)
     );
-    let load = Command::new("uptime")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    println!("load: {}", String::from_utf8_lossy(&load).trim());
+    bench::print_load();
     Ok(())
 }
 
