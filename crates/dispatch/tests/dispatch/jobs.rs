@@ -29,14 +29,10 @@ async fn the_optout_sweep_disables_unregistered_tokens_and_the_next_delivery_exc
 ) {
     // quarantine-rules.md, "Scheduled jobs" and "Delivery analysis".
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "gone",
-            Answer::fcm(pushgate_outcome::fcm::ErrorCode::Unregistered),
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "gone",
+        Answer::fcm(pushgate_outcome::fcm::ErrorCode::Unregistered),
+    ));
     let gone = fcm_tokens("gone", 4);
     let mut tokens = gone.clone();
     tokens.extend(fcm_tokens("fine", 4));

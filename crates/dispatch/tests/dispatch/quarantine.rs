@@ -27,30 +27,19 @@ both_backends!(
 async fn apns_unregistered_quarantines_the_token_at_once_with_its_410_timestamp(db: TestDatabase) {
     let world = World::new(db).await;
     let gone = DateTime::<Utc>::from_timestamp_millis(1_700_000_000_123).unwrap();
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::apns_prefix(
-            "dead",
-            Answer::ApnsError {
-                status: 410,
-                reason: "Unregistered".into(),
-                timestamp: Some(gone.timestamp_millis()),
-                retry_after_secs: None,
-            },
-        ))
-        .unwrap();
+    world.script(Rule::apns_prefix(
+        "dead",
+        Answer::ApnsError {
+            status: 410,
+            reason: "Unregistered".into(),
+            timestamp: Some(gone.timestamp_millis()),
+            retry_after_secs: None,
+        },
+    ));
     let mut tokens = apns_tokens("dead", 10);
     tokens.extend(apns_tokens("beef", 10));
     world.subscribe(IOS, &tokens).await;
-    let delivery = world.deliver(IOS, 3600).await;
-    let done = world
-        .run_until_done(
-            &world.pipeline("node-a"),
-            &delivery,
-            Duration::from_secs(30),
-        )
-        .await;
+    let done = world.send_to_all(IOS, 3600, Duration::from_secs(30)).await;
     let summary = world.store().summary(&done).await.unwrap();
     assert_eq!(
         (
@@ -107,14 +96,10 @@ async fn apns_unregistered_quarantines_the_token_at_once_with_its_410_timestamp(
 
 async fn fcm_unregistered_quarantines_the_token_at_once(db: TestDatabase) {
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "gone",
-            Answer::fcm(pushgate_outcome::fcm::ErrorCode::Unregistered),
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "gone",
+        Answer::fcm(pushgate_outcome::fcm::ErrorCode::Unregistered),
+    ));
     let tokens = fcm_tokens("gone", 5);
     world.subscribe(ANDROID, &tokens).await;
     let delivery = world.deliver(ANDROID, 3600).await;
@@ -146,14 +131,10 @@ async fn soft_failures_count_and_quarantine_at_the_threshold_then_the_token_is_e
     // SENDER_ID_MISMATCH is Soft (no retry): one count per delivery; the 5th quarantines,
     // and the 6th delivery's analysis excludes the token (reason 9).
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "soft",
-            Answer::fcm(pushgate_outcome::fcm::ErrorCode::SenderIdMismatch),
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "soft",
+        Answer::fcm(pushgate_outcome::fcm::ErrorCode::SenderIdMismatch),
+    ));
     let tokens = fcm_tokens("soft", 1);
     world.subscribe(ANDROID, &tokens).await;
     let pipeline = world.pipeline("node-a");
@@ -224,11 +205,7 @@ async fn a_success_sets_with_errors_back_to_valid(db: TestDatabase) {
 
 async fn an_allowlisted_token_ignores_errors_with_reason_25(db: TestDatabase) {
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::apns_prefix("a110", Answer::apns(410, "Unregistered")))
-        .unwrap();
+    world.script(Rule::apns_prefix("a110", Answer::apns(410, "Unregistered")));
     let token = apns_tokens("a110", 1).remove(0);
     world.subscribe(IOS, std::slice::from_ref(&token)).await;
     let mut state = AddressState::valid(t0());
@@ -240,14 +217,7 @@ async fn an_allowlisted_token_ignores_errors_with_reason_25(db: TestDatabase) {
         unregistered_at: None,
     };
     world.store().put_address(&allowlisted, t0()).await.unwrap();
-    let delivery = world.deliver(IOS, 3600).await;
-    let done = world
-        .run_until_done(
-            &world.pipeline("node-a"),
-            &delivery,
-            Duration::from_secs(30),
-        )
-        .await;
+    let done = world.send_to_all(IOS, 3600, Duration::from_secs(30)).await;
     assert_eq!(
         world.store().address(IOS, &token).await.unwrap().unwrap(),
         allowlisted,
@@ -270,23 +240,14 @@ async fn an_allowlisted_token_ignores_errors_with_reason_25(db: TestDatabase) {
 async fn ignored_failures_leave_the_address_alone(db: TestDatabase) {
     // INVALID_ARGUMENT is Ignored (no retry): the message fails, the address is untouched.
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "ign",
-            Answer::fcm(pushgate_outcome::fcm::ErrorCode::InvalidArgument),
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "ign",
+        Answer::fcm(pushgate_outcome::fcm::ErrorCode::InvalidArgument),
+    ));
     let tokens = fcm_tokens("ign", 3);
     world.subscribe(ANDROID, &tokens).await;
-    let delivery = world.deliver(ANDROID, 3600).await;
     let done = world
-        .run_until_done(
-            &world.pipeline("node-a"),
-            &delivery,
-            Duration::from_secs(30),
-        )
+        .send_to_all(ANDROID, 3600, Duration::from_secs(30))
         .await;
     assert_eq!(world.store().summary(&done).await.unwrap().failed, 3);
     for token in &tokens {

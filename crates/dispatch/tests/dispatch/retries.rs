@@ -24,20 +24,11 @@ both_backends!(
 async fn a_retryable_failure_is_retried_until_the_provider_accepts(db: TestDatabase) {
     // fcm.unavailable says retry Yes: the message comes back after the backoff.
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix("flaky", Answer::fcm(ErrorCode::Unavailable)).times(2))
-        .unwrap();
+    world.script(Rule::fcm_prefix("flaky", Answer::fcm(ErrorCode::Unavailable)).times(2));
     let tokens = fcm_tokens("flaky", 3);
     world.subscribe(ANDROID, &tokens).await;
-    let delivery = world.deliver(ANDROID, 3600).await;
     let done = world
-        .run_until_done(
-            &world.pipeline("node-a"),
-            &delivery,
-            Duration::from_secs(60),
-        )
+        .send_to_all(ANDROID, 3600, Duration::from_secs(60))
         .await;
     let messages = world
         .store()
@@ -71,23 +62,12 @@ async fn a_retryable_failure_is_retried_until_the_provider_accepts(db: TestDatab
 async fn retries_end_with_the_validity_period(db: TestDatabase) {
     // Still undelivered when the validity period ends: Failed, the last outcome kept.
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "down",
-            Answer::fcm(ErrorCode::Unavailable),
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "down",
+        Answer::fcm(ErrorCode::Unavailable),
+    ));
     world.subscribe(ANDROID, &fcm_tokens("down", 2)).await;
-    let delivery = world.deliver(ANDROID, 3).await;
-    let done = world
-        .run_until_done(
-            &world.pipeline("node-a"),
-            &delivery,
-            Duration::from_secs(60),
-        )
-        .await;
+    let done = world.send_to_all(ANDROID, 3, Duration::from_secs(60)).await;
     assert_eq!(done.state, DeliveryState::Done);
     let messages = world
         .store()
@@ -103,20 +83,16 @@ async fn retries_end_with_the_validity_period(db: TestDatabase) {
 
 async fn the_providers_retry_after_sets_the_next_attempt(db: TestDatabase) {
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "later",
-            Answer::FcmError {
-                error_code: "UNAVAILABLE".into(),
-                status: None,
-                canonical: None,
-                message: None,
-                retry_after_secs: Some(30),
-            },
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "later",
+        Answer::FcmError {
+            error_code: "UNAVAILABLE".into(),
+            status: None,
+            canonical: None,
+            message: None,
+            retry_after_secs: Some(30),
+        },
+    ));
     world.subscribe(ANDROID, &fcm_tokens("later", 1)).await;
     let delivery = world.deliver(ANDROID, 3600).await;
     let before = Utc::now();
@@ -144,23 +120,14 @@ async fn a_soft_retryable_failure_counts_on_every_attempt_until_quarantine_ends_
     // fcm.quota_exceeded: Soft, retry Yes. Each attempt counts; the 5th quarantines the
     // token, and a quarantined token gets no more attempts.
     let world = World::new(db).await;
-    world
-        .mocks
-        .scenarios()
-        .add(Rule::fcm_prefix(
-            "quota",
-            Answer::fcm(ErrorCode::QuotaExceeded),
-        ))
-        .unwrap();
+    world.script(Rule::fcm_prefix(
+        "quota",
+        Answer::fcm(ErrorCode::QuotaExceeded),
+    ));
     let tokens = fcm_tokens("quota", 1);
     world.subscribe(ANDROID, &tokens).await;
-    let delivery = world.deliver(ANDROID, 120).await;
     let done = world
-        .run_until_done(
-            &world.pipeline("node-a"),
-            &delivery,
-            Duration::from_secs(60),
-        )
+        .send_to_all(ANDROID, 120, Duration::from_secs(60))
         .await;
     let messages = world
         .store()

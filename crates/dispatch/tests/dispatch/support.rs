@@ -15,7 +15,7 @@ use pushgate_dispatch::providers::{ApnsSender, FcmSender};
 use pushgate_dispatch::retry::RetryPolicy;
 use pushgate_dispatch::sender::Sender;
 use pushgate_fcm::{FcmClient, FcmSettings};
-use pushgate_mocks::{ApnsKey, MockConfig, MockServers, ServiceAccount};
+use pushgate_mocks::{ApnsKey, MockConfig, MockServers, Rule, ServiceAccount};
 use pushgate_quarantine::QuarantinePolicy;
 use pushgate_store::testing::TestDatabase;
 use pushgate_store::{App, Delivery, DeliveryState, NewDelivery, Platform, Store, Target};
@@ -220,6 +220,19 @@ impl World {
         );
         analyzer.analyze(&delivery).await.unwrap();
         self.store().delivery(&delivery.id).await.unwrap().unwrap()
+    }
+
+    /// Scripts the mocks' answer for the tokens `rule` matches.
+    pub fn script(&self, rule: Rule) {
+        self.mocks.scenarios().add(rule).unwrap();
+    }
+
+    /// Delivers to every subscriber of `app` and runs one pipeline (`node-a`) until the
+    /// delivery is done (or panics after `limit`).
+    pub async fn send_to_all(&self, app: &str, validity_secs: i64, limit: Duration) -> Delivery {
+        let delivery = self.deliver(app, validity_secs).await;
+        self.run_until_done(&self.pipeline("node-a"), &delivery, limit)
+            .await
     }
 
     /// Runs `pipeline` until the delivery is done (or panics after `limit`).
