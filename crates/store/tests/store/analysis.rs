@@ -38,6 +38,22 @@ pub async fn analyze(store: &Store, delivery: &Delivery, batch: i64) -> Delivery
     panic!("the analysis did not finish");
 }
 
+/// Creates a delivery of `app` to `target` and runs its whole analysis in batches of
+/// `batch`; returns the delivery as it ends.
+pub async fn analyzed(
+    store: &Store,
+    app: &str,
+    target: Target,
+    dry_run: bool,
+    batch: i64,
+) -> Delivery {
+    let delivery = store
+        .create_delivery(&new_delivery(app, target, dry_run), t0())
+        .await
+        .unwrap();
+    analyze(store, &delivery, batch).await
+}
+
 /// (token, reason) of every exclusion of a delivery, sorted.
 async fn excluded(
     store: &Store,
@@ -159,11 +175,7 @@ async fn every_exclusion_rule_writes_its_reason_to_the_exclusion_log(store: Stor
     // quarantine token (9), denylisted token or profile (8), disabled subscription (1: the
     // sweep disables unregistered tokens), token twice (10). With errors is still targeted.
     seed(&store).await;
-    let delivery = store
-        .create_delivery(&new_delivery("ios-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(&store, &delivery, 1000).await;
+    let delivery = analyzed(&store, "ios-app", Target::All, false, 1000).await;
     assert_eq!(delivery.state, DeliveryState::Sending);
     assert_eq!(
         excluded(&store, &delivery).await,
@@ -229,11 +241,7 @@ async fn the_same_token_twice_is_excluded_across_batches(store: Store) {
             .await
             .unwrap();
     }
-    let delivery = store
-        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(&store, &delivery, 1).await;
+    let delivery = analyzed(&store, "android-app", Target::All, false, 1).await;
     assert_eq!(messaged(&store, &delivery).await, vec!["shared"]);
     let rows = excluded(&store, &delivery).await;
     assert_eq!(rows.len(), 2);
@@ -251,11 +259,7 @@ async fn a_targeted_profile_without_a_token_is_address_not_specified(store: Stor
         .await
         .unwrap();
     let target = Target::Profiles(vec!["alice".into(), "ghost".into(), "never-seen".into()]);
-    let delivery = store
-        .create_delivery(&new_delivery("ios-app", target, false), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(&store, &delivery, 2).await;
+    let delivery = analyzed(&store, "ios-app", target, false, 2).await;
     assert_eq!(messaged(&store, &delivery).await, vec!["a1"]);
     let rows = excluded(&store, &delivery).await;
     assert_eq!(
@@ -288,11 +292,7 @@ async fn explicit_tokens_are_sent_even_when_unregistered_and_deduplicated(store:
         .await
         .unwrap();
     let target = Target::Tokens(vec!["a1".into(), "n1".into(), "a1".into(), "q1".into()]);
-    let delivery = store
-        .create_delivery(&new_delivery("ios-app", target, false), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(&store, &delivery, 1000).await;
+    let delivery = analyzed(&store, "ios-app", target, false, 1000).await;
     assert_eq!(messaged(&store, &delivery).await, vec!["a1", "n1"]);
     let rows = excluded(&store, &delivery).await;
     assert_eq!(
@@ -323,11 +323,7 @@ async fn explicit_tokens_are_sent_even_when_unregistered_and_deduplicated(store:
 
 async fn a_dry_run_plans_messages_and_ends_done(store: Store) {
     seed(&store).await;
-    let delivery = store
-        .create_delivery(&new_delivery("ios-app", Target::All, true), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(&store, &delivery, 1000).await;
+    let delivery = analyzed(&store, "ios-app", Target::All, true, 1000).await;
     assert_eq!(delivery.state, DeliveryState::Done);
     assert_eq!(excluded(&store, &delivery).await.len(), 5);
     let messages = store
@@ -353,29 +349,17 @@ async fn a_delivery_with_nothing_to_send_ends_done(store: Store) {
         .put_address(&unregistered("ios-app", "q1", t0(), None), t0())
         .await
         .unwrap();
-    let delivery = store
-        .create_delivery(&new_delivery("ios-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(&store, &delivery, 10).await;
+    let delivery = analyzed(&store, "ios-app", Target::All, false, 10).await;
     assert_eq!(delivery.state, DeliveryState::Done);
     assert!(delivery.finished_at.is_some());
 }
 
 async fn analysis_in_small_batches_equals_one_batch(store: Store) {
     seed(&store).await;
-    let whole = store
-        .create_delivery(&new_delivery("ios-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    let whole = analyze(&store, &whole, 1000).await;
+    let whole = analyzed(&store, "ios-app", Target::All, false, 1000).await;
     // A second delivery in batches of one (after the first's messages exist: each delivery
     // dedups only its own tokens).
-    let split = store
-        .create_delivery(&new_delivery("ios-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    let split = analyze(&store, &split, 1).await;
+    let split = analyzed(&store, "ios-app", Target::All, false, 1).await;
     assert_eq!(
         messaged(&store, &whole).await,
         messaged(&store, &split).await

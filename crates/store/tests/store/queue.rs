@@ -8,7 +8,7 @@ use pushgate_quarantine::{AddressState, AddressStatus};
 use pushgate_store::queue::{Claimed, Lease, MessageResult};
 use pushgate_store::{Address, DeliveryState, Page, Store, Target, reports::MessageFilter};
 
-use crate::analysis::{analyze, new_delivery};
+use crate::analysis::analyzed;
 use crate::both_backends;
 use crate::support::{apps, secs, t0};
 
@@ -22,11 +22,7 @@ async fn queued(store: &Store, tokens: &[&str]) -> pushgate_store::Delivery {
             .await
             .unwrap();
     }
-    let delivery = store
-        .create_delivery(&new_delivery("ios-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    analyze(store, &delivery, 1000).await
+    analyzed(store, "ios-app", Target::All, false, 1000).await
 }
 
 fn sent(claimed: &Claimed) -> MessageResult {

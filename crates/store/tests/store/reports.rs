@@ -8,7 +8,7 @@ use pushgate_store::queue::MessageResult;
 use pushgate_store::reports::{ExclusionFilter, MessageFilter};
 use pushgate_store::{ExclusionKind, Page, Store, Target};
 
-use crate::analysis::{analyze, new_delivery};
+use crate::analysis::analyzed;
 use crate::both_backends;
 use crate::subscriptions::unregistered;
 use crate::support::{apps, t0};
@@ -27,11 +27,7 @@ async fn delivered(store: &Store) -> pushgate_store::Delivery {
         .put_address(&unregistered("android-app", "q1", t0(), None), t0())
         .await
         .unwrap();
-    let delivery = store
-        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    let delivery = analyze(store, &delivery, 1000).await;
+    let delivery = analyzed(store, "android-app", Target::All, false, 1000).await;
     let claimed = store
         .claim("w", 10, Duration::from_secs(30), t0())
         .await
