@@ -2,6 +2,7 @@
 
 use pushgate_outcome::{FailureReason, FailureType};
 use pushgate_quarantine::{AddressState, AddressStatus};
+use pushgate_store::subscriptions::Registration;
 use pushgate_store::{Address, Store, StoreError};
 
 use crate::both_backends;
@@ -159,11 +160,11 @@ async fn tokens_are_case_sensitive(store: Store) {
     assert!(store.address("ios-app", "ABCD").await.unwrap().is_none());
 }
 
-async fn re_registration_after_the_410_timestamp_releases_the_token_and_enables_the_subscription(
-    store: Store,
-) {
-    // Re-registration rule: registered again after its 410 timestamp -> released, recorded.
-    apps(&store).await;
+/// alice's `aa01` on ios-app, registered on day 0, found unregistered on day 2 (its 410
+/// timestamp: day 1), its subscription disabled by the opt-out sweep on day 3. Returns the
+/// registration and how many subscriptions the sweep disabled.
+async fn unregistered_and_swept(store: &Store) -> (Registration, u64) {
+    apps(store).await;
     let sub = store
         .register_subscription("ios-app", "alice", "aa01", t0(), t0())
         .await
@@ -183,7 +184,16 @@ async fn re_registration_after_the_410_timestamp_releases_the_token_and_enables_
         )
         .await
         .unwrap();
-    assert_eq!(store.optout_sweep(run, t0() + days(3)).await.unwrap(), 1);
+    let swept = store.optout_sweep(run, t0() + days(3)).await.unwrap();
+    (sub, swept)
+}
+
+async fn re_registration_after_the_410_timestamp_releases_the_token_and_enables_the_subscription(
+    store: Store,
+) {
+    // Re-registration rule: registered again after its 410 timestamp -> released, recorded.
+    let (sub, swept) = unregistered_and_swept(&store).await;
+    assert_eq!(swept, 1);
     assert!(
         store
             .subscription("ios-app", sub.subscription.id)
@@ -212,27 +222,7 @@ async fn re_registration_after_the_410_timestamp_releases_the_token_and_enables_
 }
 
 async fn re_registration_before_the_410_timestamp_keeps_the_quarantine(store: Store) {
-    apps(&store).await;
-    store
-        .register_subscription("ios-app", "alice", "aa01", t0(), t0())
-        .await
-        .unwrap();
-    store
-        .put_address(
-            &unregistered("ios-app", "aa01", t0() + days(2), Some(t0() + days(1))),
-            t0() + days(2),
-        )
-        .await
-        .unwrap();
-    let run = store
-        .start_job_run(
-            pushgate_store::jobs::Job::OptoutSweep,
-            "test",
-            t0() + days(3),
-        )
-        .await
-        .unwrap();
-    store.optout_sweep(run, t0() + days(3)).await.unwrap();
+    unregistered_and_swept(&store).await;
     // A replayed registration from before the token stopped being valid.
     let stale = store
         .register_subscription("ios-app", "alice", "aa01", t0(), t0() + days(3))
