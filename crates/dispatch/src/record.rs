@@ -8,7 +8,7 @@ use std::time::Duration;
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus};
 use pushgate_quarantine::{AddressState, Effect, SendOutcome, apply};
 use pushgate_store::Address;
-use pushgate_store::queue::{Claimed, Lease, MessageResult};
+use pushgate_store::queue::{Claimed, Lease, MessageResult, VALIDITY_ENDED_TEXT};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::DispatchError;
@@ -35,9 +35,6 @@ pub(crate) struct Done {
     pub(crate) elapsed: Duration,
     pub(crate) _permit: OwnedSemaphorePermit,
 }
-
-/// The error text of a message failed by the end of its validity period.
-const EXPIRED_TEXT: &str = "validity period ended before the message was sent";
 
 /// Writes a batch in one transaction. On a database error the batch comes back with it,
 /// so that the caller can try again.
@@ -80,7 +77,7 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
         let message = &done.message;
         let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
         let result = match &done.attempt {
-            Attempt::Expired => failed_without_answer(message, EXPIRED_TEXT),
+            Attempt::Expired => failed_without_answer(message, VALIDITY_ENDED_TEXT),
             Attempt::Unavailable(reason) => failed_without_answer(message, reason),
             Attempt::Sent(report) => {
                 let key = (done.entry.app_id.clone(), message.token.clone());

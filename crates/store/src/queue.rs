@@ -82,6 +82,10 @@ pub struct MessageResult {
     pub no_answer: bool,
 }
 
+/// The error text of a message failed because its validity period ended before it could
+/// be sent (by the pipeline at its attempt, or by [`Store::expire_messages`]).
+pub const VALIDITY_ENDED_TEXT: &str = "validity period ended before the message was sent";
+
 fn claimed_message(row: &AnyRow, delivery_id: &str, lease: Lease) -> Result<Claimed, StoreError> {
     let recorded: i64 = row.try_get("attempts")?;
     Ok(Claimed {
@@ -262,13 +266,14 @@ impl Store {
     pub async fn expire_messages(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE messages SET status = 'Failed', lease_owner = NULL, updated_at = $1, \
-             error_text = 'validity period ended before the message was sent' \
+             error_text = $2 \
              WHERE status IN ('Pending', 'Retry') AND next_attempt_at <= $1 \
              AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1) \
              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = messages.delivery_id \
                AND messages.id >= l.first_id AND messages.id <= l.last_id AND l.lease_until > $1)",
         )
         .bind(millis(now))
+        .bind(VALIDITY_ENDED_TEXT)
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
