@@ -99,7 +99,6 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
                     changed.insert(key.clone(), address);
                 }
                 let classification = &report.classification;
-                // A token now in quarantine (or on the denylist) gets no more attempts.
                 let excluded = addresses
                     .get(&key)
                     .is_some_and(|a| a.state.status.is_excluded());
@@ -110,8 +109,9 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
                     now,
                     done.entry.expires_at,
                     &inner.retry,
-                ) {
-                    Disposition::RetryAt(_) if excluded => (MessageStatus::Failed, None),
+                )
+                .for_address(excluded)
+                {
                     Disposition::Final(status) => (status, None),
                     Disposition::RetryAt(at) => (MessageStatus::Retry, Some(at)),
                 };

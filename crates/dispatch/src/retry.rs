@@ -79,6 +79,18 @@ pub enum Disposition {
     RetryAt(DateTime<Utc>),
 }
 
+impl Disposition {
+    /// A token in quarantine or on the denylist (this failure put it there, or another
+    /// delivery did) gets no more attempts: a retry becomes a final failure.
+    #[must_use]
+    pub fn for_address(self, excluded: bool) -> Self {
+        match self {
+            Self::RetryAt(_) if excluded => Self::Final(MessageStatus::Failed),
+            other => other,
+        }
+    }
+}
+
 /// The retry rule: an accepted message is `Sent`; a failure whose row says retry Yes is
 /// attempted again after the backoff (never sooner than the provider's Retry-After) if
 /// that is still inside the validity period; every other failure, and a retry that would
@@ -227,6 +239,19 @@ mod tests {
             let delay = (at - t0()).num_milliseconds();
             assert!((48_000..=72_000).contains(&delay), "{delay} ms");
         }
+    }
+
+    #[test]
+    fn rule_a_quarantined_token_gets_no_more_attempts() {
+        // A retryable failure on a token now in Quarantine or Denylisted ends the message.
+        let retry = Disposition::RetryAt(t0());
+        assert_eq!(
+            retry.for_address(true),
+            Disposition::Final(MessageStatus::Failed)
+        );
+        assert_eq!(retry.for_address(false), retry);
+        let sent = Disposition::Final(MessageStatus::Sent);
+        assert_eq!(sent.for_address(true), sent);
     }
 
     #[test]
