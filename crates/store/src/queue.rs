@@ -136,7 +136,7 @@ impl Store {
         .await?;
         for row in &rows {
             let delivery: String = row.try_get("delivery_id")?;
-            claimed.push(claimed_row(row, &delivery)?);
+            claimed.push(claimed_message(row, &delivery, Lease::Message)?);
         }
 
         // Ranges whose holder did not finish in time.
@@ -363,11 +363,6 @@ const RESULTS_FENCE: &str = " FROM v WHERE messages.id = v.id AND messages.attem
 /// The fence of a first attempt's result: it still holds the range (up to the owner value).
 const RESULTS_FENCE_RANGE: &str = ") OR (v.lease IS NOT NULL AND messages.status = 'Pending' \
     AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
-
-/// A retry claimed by its row: `attempts` in the row is what was recorded.
-fn claimed_row(row: &AnyRow, delivery_id: &str) -> Result<Claimed, StoreError> {
-    claimed_message(row, delivery_id, Lease::Message)
-}
 
 /// A batch's results transaction: lock the addresses, write their new states and the
 /// messages' results, release finished ranges, commit. Dropping it without
