@@ -148,6 +148,8 @@ impl Pipeline {
                 now,
             )
             .await?;
+        // Counted like `run`'s claims, so that a range lease is released with its last result.
+        inner.hold(&claimed);
         let permits = Arc::new(Semaphore::new(claimed.len().max(1)));
         let mut attempts = tokio::task::JoinSet::new();
         for message in claimed {
