@@ -282,6 +282,36 @@ pub fn parse_h2load(text: &str) -> Option<H2loadReport> {
     })
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (in
+/// USER_HZ = 100 ticks per second, as on every Linux this runs on).
+pub fn cpu_secs(pid: &str) -> f64 {
+    let ticks = stat_ticks(pid);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU time (user + system) of this process's waited-for children so far (cutime and
+/// cstime, fields 16 and 17 of `/proc/self/stat`).
+pub fn children_cpu_secs() -> f64 {
+    let ticks = stat_ticks("self");
+    (ticks(13) + ticks(14)) / 100.0
+}
+
+/// The numeric fields of `/proc/<pid>/stat` after the command name (which is in
+/// parentheses and may hold spaces), by index.
+fn stat_ticks(pid: &str) -> impl Fn(usize) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|v| v.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    move |i| fields.get(i).copied().unwrap_or(0.0)
+}
+
 /// Peak resident set size (`VmHWM`) of process `pid`, in KiB.
 pub fn peak_rss_kib(pid: u32) -> Result<u64> {
     read_hwm(&format!("/proc/{pid}/status"))

@@ -96,6 +96,8 @@ struct RunReport {
     rate: f64,
     sent: i64,
     peak_rss_kib: u64,
+    /// CPU time (user + system) of the child process while sending, per notification.
+    send_cpu_us: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,7 +150,8 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     };
     let exe = std::env::current_exe()?;
     for backend in backends {
-        let (mut analysis, mut rates, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut analysis, mut rates, mut rss, mut cpu) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for run in 1..=args.runs {
             let mut command = Command::new(&exe);
             command
@@ -172,23 +175,26 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
             })?;
             println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, peak RSS {:.1} MiB",
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification, peak RSS {:.1} MiB",
                 report.analysis_secs,
                 report.send_secs,
                 report.rate,
                 report.sent,
+                report.send_cpu_us,
                 report.peak_rss_kib as f64 / 1024.0
             );
+            cpu.push(report.send_cpu_us);
             analysis.push(report.analysis_secs);
             rates.push(report.rate);
             rss.push(report.peak_rss_kib as f64 / 1024.0);
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); peak RSS {:.1} MiB",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification; peak RSS {:.1} MiB",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
+            bench::median(&cpu).unwrap_or(0.0),
             bench::median(&rss).unwrap_or(0.0),
         );
     }
@@ -271,6 +277,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
             rate: 0.0,
             sent: 0,
             peak_rss_kib: bench::self_peak_rss_kib()?,
+            send_cpu_us: 0.0,
         });
     }
 
@@ -305,6 +312,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         "bench",
     );
     let cancel = CancellationToken::new();
+    let cpu_before = bench::cpu_secs("self");
     let started = Instant::now();
     let running = tokio::spawn({
         let (pipeline, cancel) = (pipeline.clone(), cancel.clone());
@@ -321,6 +329,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let send_secs = started.elapsed().as_secs_f64();
+    let send_cpu_us = (bench::cpu_secs("self") - cpu_before) * 1e6 / args.n as f64;
     cancel.cancel();
     running.await??;
     let done = store
@@ -341,5 +350,6 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         rate: args.n as f64 / send_secs,
         sent: summary.sent,
         peak_rss_kib: bench::self_peak_rss_kib()?,
+        send_cpu_us,
     })
 }

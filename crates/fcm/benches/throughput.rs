@@ -81,36 +81,6 @@ struct RunReport {
     cpu_secs: f64,
 }
 
-/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (in
-/// USER_HZ = 100 ticks per second, as on every Linux this runs on).
-fn cpu_secs(pid: &str) -> f64 {
-    let ticks = stat_ticks(pid);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// CPU time (user + system) of this process's waited-for children so far (cutime and
-/// cstime, fields 16 and 17 of `/proc/self/stat`).
-fn children_cpu_secs() -> f64 {
-    let ticks = stat_ticks("self");
-    (ticks(13) + ticks(14)) / 100.0
-}
-
-/// The numeric fields of `/proc/<pid>/stat` after the command name (which is in
-/// parentheses and may hold spaces), by index.
-fn stat_ticks(pid: &str) -> impl Fn(usize) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|v| v.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    move |i| fields.get(i).copied().unwrap_or(0.0)
-}
-
 /// What every message shares: a typical alert with data and Android options.
 fn content() -> anyhow::Result<Arc<MessageContent>> {
     let value = json!({
@@ -195,8 +165,8 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     let send_url = format!("{}/v1/projects/{PROJECT}/messages:send", mock.fcm_url());
     let mock_pid = mock.pid().to_string();
     let mut h2load_rates = Vec::new();
-    let mock_cpu = cpu_secs(&mock_pid);
-    let h2load_cpu = children_cpu_secs();
+    let mock_cpu = bench::cpu_secs(&mock_pid);
+    let h2load_cpu = bench::children_cpu_secs();
     for run in 1..=args.h2load_runs {
         let h2 = bench::h2load(&[
             "-n".into(),
@@ -221,12 +191,12 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     }
     let reference = bench::median(&h2load_rates).unwrap_or(0.0);
     let h2load_requests = (args.n * args.h2load_runs.max(1)) as f64;
-    let mock_us_h2load = (cpu_secs(&mock_pid) - mock_cpu) * 1e6 / h2load_requests;
-    let h2load_us = (children_cpu_secs() - h2load_cpu) * 1e6 / h2load_requests;
+    let mock_us_h2load = (bench::cpu_secs(&mock_pid) - mock_cpu) * 1e6 / h2load_requests;
+    let h2load_us = (bench::children_cpu_secs() - h2load_cpu) * 1e6 / h2load_requests;
 
     let exe = std::env::current_exe()?;
     let (mut rates, mut rss, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
-    let mock_cpu = cpu_secs(&mock_pid);
+    let mock_cpu = bench::cpu_secs(&mock_pid);
     for run in 1..=args.runs {
         let out = Command::new(&exe)
             .arg("--child")
@@ -259,7 +229,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         cpu.push(report.cpu_secs * 1e6 / report.ok.max(1) as f64);
     }
     let sender_requests = (args.n * args.runs.max(1)) as f64;
-    let mock_us_sender = (cpu_secs(&mock_pid) - mock_cpu) * 1e6 / sender_requests;
+    let mock_us_sender = (bench::cpu_secs(&mock_pid) - mock_cpu) * 1e6 / sender_requests;
     let rate = bench::median(&rates).unwrap_or(0.0);
     let peak = bench::median(&rss).unwrap_or(0.0) / 1024.0;
     let mock_rss = bench::peak_rss_kib(mock.pid()).unwrap_or(0) as f64 / 1024.0;
@@ -340,7 +310,7 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
         ok,
         failed,
         peak_rss_kib: bench::self_peak_rss_kib()?,
-        cpu_secs: cpu_secs("self"),
+        cpu_secs: bench::cpu_secs("self"),
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
