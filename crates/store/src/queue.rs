@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::addresses::{lock_addresses, upsert_addresses};
@@ -86,15 +85,40 @@ pub struct MessageResult {
 /// be sent (by the pipeline at its attempt, or by [`Store::expire_messages`]).
 pub const VALIDITY_ENDED_TEXT: &str = "validity period ended before the message was sent";
 
-fn claimed_message(row: &AnyRow, delivery_id: &str, lease: Lease) -> Result<Claimed, StoreError> {
-    let recorded: i64 = row.try_get("attempts")?;
-    Ok(Claimed {
-        id: row.try_get("id")?,
+/// A message row as a claim reads it: id, token, attempts recorded so far.
+type MessageRow = (i64, String, i64);
+
+/// `inner` (a query selecting `id, token, attempts`) as one row holding its rows as a JSON
+/// array: on SQLite every row of a result crosses from the database thread on its own, so
+/// a claim of hundreds of messages reads one value instead.
+fn as_json_array(dialect: Dialect, inner: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => {
+            format!("SELECT json_group_array(json_array(id, token, attempts)) FROM ({inner})")
+        }
+        Dialect::Postgres => format!(
+            "SELECT COALESCE(json_agg(json_build_array(id, token, attempts)), '[]')::text \
+             FROM ({inner}) AS claimed"
+        ),
+    }
+}
+
+/// The rows of [`as_json_array`]'s value, by id.
+fn message_rows(json: &str) -> Result<Vec<MessageRow>, StoreError> {
+    let mut rows: Vec<MessageRow> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Invalid(format!("claimed messages as JSON: {e}")))?;
+    rows.sort_unstable_by_key(|row| row.0);
+    Ok(rows)
+}
+
+fn claimed_message(row: &MessageRow, delivery_id: &str, lease: Lease) -> Claimed {
+    Claimed {
+        id: row.0,
         delivery_id: delivery_id.to_owned(),
-        token: row.try_get("token")?,
-        attempts: recorded + 1,
+        token: row.1.clone(),
+        attempts: row.2 + 1,
         lease,
-    })
+    }
 }
 
 impl Store {
@@ -136,7 +160,12 @@ impl Store {
         .await?;
         for row in &rows {
             let delivery: String = row.try_get("delivery_id")?;
-            claimed.push(claimed_message(row, &delivery, Lease::Message)?);
+            let message = (
+                row.try_get("id")?,
+                row.try_get("token")?,
+                row.try_get("attempts")?,
+            );
+            claimed.push(claimed_message(&message, &delivery, Lease::Message));
         }
 
         // Ranges whose holder did not finish in time.
@@ -154,16 +183,18 @@ impl Store {
             let (first, last): (i64, i64) =
                 (expired.try_get("first_id")?, expired.try_get("last_id")?);
             let room = limit - claimed.len() as i64;
-            let rows = sqlx::query(
+            let json: String = sqlx::query_scalar(&as_json_array(
+                self.dialect(),
                 "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
                  AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4",
-            )
+            ))
             .bind(&delivery)
             .bind(first)
             .bind(last)
             .bind(room + 1)
-            .fetch_all(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            let rows = message_rows(&json)?;
             if rows.is_empty() {
                 sqlx::query("DELETE FROM leases WHERE id = $1")
                     .bind(lease_id)
@@ -172,7 +203,7 @@ impl Store {
                 continue;
             }
             let taken = &rows[..rows.len().min(room as usize)];
-            let taken_last: i64 = taken[taken.len() - 1].try_get("id")?;
+            let taken_last = taken[taken.len() - 1].0;
             if rows.len() as i64 > room {
                 // More than there is room for: the rest stays an expired range of its own.
                 sqlx::query(
@@ -194,7 +225,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for row in taken {
-                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id))?);
+                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
             }
         }
 
@@ -210,15 +241,17 @@ impl Store {
             let Some(next) = next else { break };
             let delivery: String = next.try_get("id")?;
             let cursor: i64 = next.try_get("claim_cursor")?;
-            let rows = sqlx::query(
+            let json: String = sqlx::query_scalar(&as_json_array(
+                self.dialect(),
                 "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
                  AND id > $2 ORDER BY id LIMIT $3",
-            )
+            ))
             .bind(&delivery)
             .bind(cursor)
             .bind(limit - claimed.len() as i64)
-            .fetch_all(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            let rows = message_rows(&json)?;
             let Some(last_row) = rows.last() else {
                 sqlx::query("UPDATE deliveries SET claim_cursor = last_message_id WHERE id = $1")
                     .bind(&delivery)
@@ -226,7 +259,7 @@ impl Store {
                     .await?;
                 continue;
             };
-            let last: i64 = last_row.try_get("id")?;
+            let last = last_row.0;
             let lease_id: i64 = sqlx::query_scalar(
                 "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -244,7 +277,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for row in &rows {
-                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id))?);
+                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
             }
         }
         tx.commit().await?;
@@ -364,6 +397,12 @@ const RESULTS_FENCE: &str = " FROM v WHERE messages.id = v.id AND messages.attem
 const RESULTS_FENCE_RANGE: &str = ") OR (v.lease IS NOT NULL AND messages.status = 'Pending' \
     AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
 
+/// The row counts of SQLite's results statements, largest first: a batch is written in
+/// statements of these sizes only, so that their few texts stay prepared in the
+/// connection's statement cache instead of one statement of every batch size being
+/// parsed and planned anew (and kept).
+const SQLITE_RESULT_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+
 /// A batch's results transaction: lock the addresses, write their new states and the
 /// messages' results, release finished ranges, commit. Dropping it without
 /// [`ResultsTx::commit`] writes nothing.
@@ -401,11 +440,25 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut written = 0;
-        for chunk in results.chunks(1000) {
-            written += match self.dialect {
-                Dialect::Sqlite => self.write_results_sqlite(chunk, now).await?,
-                Dialect::Postgres => self.write_results_postgres(chunk, now).await?,
-            };
+        match self.dialect {
+            Dialect::Sqlite => {
+                let mut rest = results;
+                while !rest.is_empty() {
+                    let size = SQLITE_RESULT_ROWS
+                        .iter()
+                        .copied()
+                        .find(|&size| size <= rest.len())
+                        .unwrap_or(1);
+                    let (chunk, after) = rest.split_at(size);
+                    written += self.write_results_sqlite(chunk, now).await?;
+                    rest = after;
+                }
+            }
+            Dialect::Postgres => {
+                for chunk in results.chunks(1000) {
+                    written += self.write_results_postgres(chunk, now).await?;
+                }
+            }
         }
         Ok(written)
     }

@@ -49,6 +49,7 @@ both_backends!(
     results_and_addresses_commit_together_or_not_at_all,
     the_validity_period_fails_waiting_messages_but_not_those_in_flight,
     a_delivery_is_done_when_every_message_is_final,
+    a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
 );
 
 async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
@@ -262,4 +263,48 @@ async fn a_delivery_is_done_when_every_message_is_final(store: Store) {
     let done = store.delivery(&delivery.id).await.unwrap().unwrap();
     assert_eq!(done.state, DeliveryState::Done);
     assert_eq!(done.finished_at, Some(t0() + secs(62)));
+}
+
+/// Claims read their messages as one JSON value and SQLite writes results in statements of
+/// a few fixed sizes: a batch of an odd size, with tokens JSON must escape, comes back and
+/// is written whole, each result on its own message.
+async fn a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token(store: Store) {
+    let mut tokens: Vec<String> = (0..343).map(|i| format!("token-{i:03}")).collect();
+    tokens.push("quote\"back\\slash".into());
+    tokens.push("ünïcödé\u{1F600}\ttab".into());
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let delivery = queued(&store, &refs).await;
+
+    let claimed = store.claim("w1", 1000, LEASE, t0()).await.unwrap();
+    let mut claimed_tokens: Vec<&str> = claimed.iter().map(|c| c.token.as_str()).collect();
+    claimed_tokens.sort_unstable();
+    let mut expected = refs.clone();
+    expected.sort_unstable();
+    assert_eq!(claimed_tokens, expected);
+    assert!(claimed.windows(2).all(|w| w[0].id < w[1].id), "in id order");
+
+    let results: Vec<MessageResult> = claimed.iter().map(sent).collect();
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 345);
+    tx.commit().await.unwrap();
+    let messages = store
+        .messages(
+            &delivery.id,
+            &MessageFilter::default(),
+            Page {
+                limit: 1000,
+                ..Page::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 345);
+    for message in &messages {
+        assert_eq!(message.status, MessageStatus::Sent, "{}", message.token);
+        assert_eq!(
+            message.provider_id.as_deref(),
+            Some(format!("apns-{}", message.id).as_str()),
+            "each result lands on its own message"
+        );
+    }
 }
