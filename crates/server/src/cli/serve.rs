@@ -40,6 +40,23 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .context("cannot install the metrics recorder")
 }
 
+/// How often the recorder folds recorded histogram samples into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds histogram samples into their buckets every [`METRICS_UPKEEP`] until `cancel`:
+/// the installed recorder keeps every sample until then, so a node that sends millions
+/// of notifications between scrapes (or is never scraped) would grow without bound.
+async fn metrics_upkeep(handle: PrometheusHandle, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(METRICS_UPKEEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = every.tick() => handle.run_upkeep(),
+        }
+    }
+}
+
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
 async fn signal() {
     #[cfg(unix)]
@@ -84,6 +101,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     info!(listen = %local, node = %pushgate.node, "pushgate serving");
 
     let cancel = CancellationToken::new();
+    tokio::spawn(metrics_upkeep(metrics.clone(), cancel.clone()));
     let on_signal = cancel.clone();
     tokio::spawn(async move {
         signal().await;
