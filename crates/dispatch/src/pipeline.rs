@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use pushgate_outcome::{MessageStatus, OutcomeId};
 use pushgate_quarantine::QuarantinePolicy;
 use pushgate_store::queue::{Claimed, Lease};
@@ -175,8 +177,8 @@ impl Pipeline {
         Ok(handled)
     }
 
-    /// Runs until `cancel` fires: claims while there is room in flight, sends each message
-    /// in its own task, and writes results in batches. On cancel it stops claiming, lets
+    /// Runs until `cancel` fires: claims while there is room in flight, sends each claimed
+    /// batch's messages side by side in a task of its own, and writes results in batches. On cancel it stops claiming, lets
     /// in-flight sends finish (at most `drain_timeout_secs`) and writes their results;
     /// whatever is left is claimed again by someone once its lease runs out.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), DispatchError> {
@@ -232,24 +234,31 @@ impl Pipeline {
             }
             held.truncate(claimed.len());
             inner.hold(&claimed);
+            let mut batch = Vec::with_capacity(claimed.len());
             for (message, permit) in claimed.into_iter().zip(held) {
-                let entry = match inner.entry(&message.delivery_id).await {
-                    Ok(entry) => entry,
+                match inner.entry(&message.delivery_id).await {
+                    Ok(entry) => batch.push((message, entry, permit)),
                     Err(error) => {
                         // Its lease is never released here: it runs out and the message
                         // comes back.
                         warn!(%error, message = message.id, "cannot read the message's delivery");
-                        continue;
                     }
-                };
-                let inner = inner.clone();
-                let results = results.clone();
-                tokio::spawn(async move {
-                    let done = inner.attempt(message, entry, permit).await;
+                }
+            }
+            // One task per claimed batch, its attempts polled side by side: each result
+            // goes to the writer as soon as it is in, without a task per message.
+            let inner = inner.clone();
+            let results = results.clone();
+            tokio::spawn(async move {
+                let mut attempts: FuturesUnordered<_> = batch
+                    .into_iter()
+                    .map(|(message, entry, permit)| inner.attempt(message, entry, permit))
+                    .collect();
+                while let Some(done) = attempts.next().await {
                     // A closed channel means the writer stopped: the lease brings it back.
                     let _ = results.send(done).await;
-                });
-            }
+                }
+            });
         }
         drop(results);
         let drain = Duration::from_secs(inner.config.drain_timeout_secs);
@@ -376,13 +385,16 @@ impl Inner {
 async fn writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Done>) {
     let interval = Duration::from_millis(inner.config.write_interval_ms);
     let batch_size = inner.config.write_batch.max(1);
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
+    let mut batch = Vec::with_capacity(batch_size);
+    // Whatever is waiting is taken at once; only a short batch waits (one timer per wait,
+    // not per result) for more to share its transaction.
+    while receiver.recv_many(&mut batch, batch_size).await > 0 {
         let deadline = tokio::time::Instant::now() + interval;
         while batch.len() < batch_size {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(done)) => batch.push(done),
-                Ok(None) | Err(_) => break,
+            let room = batch_size - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
         }
         let mut pause = Duration::from_millis(100);
