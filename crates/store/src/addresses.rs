@@ -9,7 +9,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::model::{Address, parse_column, reason_of, status_of};
-use crate::sql::{Statement, Value};
+use crate::sql::{Statement, Value, fixed_size_chunks};
 use crate::time::{from_millis, millis};
 use crate::{Dialect, Store};
 
@@ -104,7 +104,11 @@ pub(crate) async fn lock_addresses(
     tokens: &[&str],
 ) -> Result<Vec<Address>, StoreError> {
     let mut found = Vec::new();
-    for chunk in tokens.chunks(1000) {
+    let chunks: Vec<&[&str]> = match dialect {
+        Dialect::Sqlite => fixed_size_chunks(tokens).collect(),
+        Dialect::Postgres => tokens.chunks(1000).collect(),
+    };
+    for chunk in chunks {
         let rows = match dialect {
             Dialect::Sqlite => {
                 let mut statement = Statement::new(dialect);

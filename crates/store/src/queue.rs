@@ -22,7 +22,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::addresses::{lock_addresses, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
-use crate::sql::{Statement, Value};
+use crate::sql::{Statement, Value, fixed_size_chunks};
 use crate::time::millis;
 use crate::{Dialect, Store};
 
@@ -397,12 +397,6 @@ const RESULTS_FENCE: &str = " FROM v WHERE messages.id = v.id AND messages.attem
 const RESULTS_FENCE_RANGE: &str = ") OR (v.lease IS NOT NULL AND messages.status = 'Pending' \
     AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
 
-/// The row counts of SQLite's results statements, largest first: a batch is written in
-/// statements of these sizes only, so that their few texts stay prepared in the
-/// connection's statement cache instead of one statement of every batch size being
-/// parsed and planned anew (and kept).
-const SQLITE_RESULT_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
-
 /// A batch's results transaction: lock the addresses, write their new states and the
 /// messages' results, release finished ranges, commit. Dropping it without
 /// [`ResultsTx::commit`] writes nothing.
@@ -442,16 +436,8 @@ impl ResultsTx {
         let mut written = 0;
         match self.dialect {
             Dialect::Sqlite => {
-                let mut rest = results;
-                while !rest.is_empty() {
-                    let size = SQLITE_RESULT_ROWS
-                        .iter()
-                        .copied()
-                        .find(|&size| size <= rest.len())
-                        .unwrap_or(1);
-                    let (chunk, after) = rest.split_at(size);
+                for chunk in fixed_size_chunks(results) {
                     written += self.write_results_sqlite(chunk, now).await?;
-                    rest = after;
                 }
             }
             Dialect::Postgres => {

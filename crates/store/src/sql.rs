@@ -14,6 +14,30 @@ use sqlx::query::Query;
 
 use crate::Dialect;
 
+/// The row counts of SQLite's batch statements, largest first. A batch is cut into
+/// statements of these sizes only ([`fixed_size_chunks`]), so that their few texts stay
+/// prepared in the connection's statement cache: a statement of every batch size would be
+/// parsed and planned anew each time (and kept, large, in the cache).
+const SQLITE_BATCH_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// `items` in consecutive chunks whose sizes are all from [`SQLITE_BATCH_ROWS`].
+pub(crate) fn fixed_size_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = SQLITE_BATCH_ROWS
+            .iter()
+            .copied()
+            .find(|&size| size <= rest.len())
+            .unwrap_or(1);
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        Some(chunk)
+    })
+}
+
 /// A value bound to one placeholder.
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
@@ -122,6 +146,21 @@ impl Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_size_chunks_cover_every_item_once_in_order_with_the_fixed_sizes_only() {
+        for len in [0, 1, 3, 4, 255, 256, 257, 345, 1000, 2049] {
+            let items: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = fixed_size_chunks(&items).collect();
+            assert!(
+                chunks.iter().all(|c| SQLITE_BATCH_ROWS.contains(&c.len())),
+                "{len}"
+            );
+            assert_eq!(chunks.concat(), items, "{len}");
+        }
+        let sizes: Vec<usize> = fixed_size_chunks(&[0u8; 345]).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [256, 64, 16, 4, 4, 1], "largest first");
+    }
 
     #[test]
     fn placeholders_follow_the_dialect_and_the_values_their_order() {
