@@ -111,12 +111,13 @@ fn message_rows(json: &str) -> Result<Vec<MessageRow>, StoreError> {
     Ok(rows)
 }
 
-fn claimed_message(row: &MessageRow, delivery_id: &str, lease: Lease) -> Claimed {
+fn claimed_message(row: MessageRow, delivery_id: &str, lease: Lease) -> Claimed {
+    let (id, token, recorded) = row;
     Claimed {
-        id: row.0,
+        id,
         delivery_id: delivery_id.to_owned(),
-        token: row.1.clone(),
-        attempts: row.2 + 1,
+        token,
+        attempts: recorded + 1,
         lease,
     }
 }
@@ -165,7 +166,7 @@ impl Store {
                 row.try_get("token")?,
                 row.try_get("attempts")?,
             );
-            claimed.push(claimed_message(&message, &delivery, Lease::Message));
+            claimed.push(claimed_message(message, &delivery, Lease::Message));
         }
 
         // Ranges whose holder did not finish in time.
@@ -194,7 +195,7 @@ impl Store {
             .bind(room + 1)
             .fetch_one(&mut *tx)
             .await?;
-            let rows = message_rows(&json)?;
+            let mut rows = message_rows(&json)?;
             if rows.is_empty() {
                 sqlx::query("DELETE FROM leases WHERE id = $1")
                     .bind(lease_id)
@@ -202,9 +203,10 @@ impl Store {
                     .await?;
                 continue;
             }
-            let taken = &rows[..rows.len().min(room as usize)];
-            let taken_last = taken[taken.len() - 1].0;
-            if rows.len() as i64 > room {
+            let more = rows.len() as i64 > room;
+            rows.truncate(room as usize);
+            let taken_last = rows[rows.len() - 1].0;
+            if more {
                 // More than there is room for: the rest stays an expired range of its own.
                 sqlx::query(
                     "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
@@ -224,7 +226,7 @@ impl Store {
             .bind(taken_last)
             .execute(&mut *tx)
             .await?;
-            for row in taken {
+            for row in rows {
                 claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
             }
         }
@@ -276,7 +278,7 @@ impl Store {
                 .bind(last)
                 .execute(&mut *tx)
                 .await?;
-            for row in &rows {
+            for row in rows {
                 claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
             }
         }
