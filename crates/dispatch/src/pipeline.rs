@@ -178,9 +178,10 @@ impl Pipeline {
     }
 
     /// Runs until `cancel` fires: claims while there is room in flight, sends each claimed
-    /// batch's messages side by side in a task of its own, and writes results in batches. On cancel it stops claiming, lets
-    /// in-flight sends finish (at most `drain_timeout_secs`) and writes their results;
-    /// whatever is left is claimed again by someone once its lease runs out.
+    /// batch's messages side by side in a task of its own, and writes results in batches.
+    /// On cancel it stops claiming, lets in-flight sends finish (at most
+    /// `drain_timeout_secs`) and writes their results; whatever is left is claimed again by
+    /// someone once its lease runs out.
     pub async fn run(&self, cancel: CancellationToken) -> Result<(), DispatchError> {
         let inner = self.inner.clone();
         let permits = Arc::new(Semaphore::new(inner.config.max_in_flight.max(1)));
