@@ -136,39 +136,9 @@ async fn the_cleanup_releases_what_the_10_day_rule_says_and_records_it(db: TestD
     );
     let report = jobs.run(Job::Cleanup).await.unwrap().unwrap();
     assert_eq!(report.changed, 1);
-    assert_eq!(
-        world
-            .store()
-            .address(IOS, "0ld0")
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
-        AddressStatus::Valid
-    );
-    assert_eq!(
-        world
-            .store()
-            .address(IOS, "4e11")
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
-        AddressStatus::WithErrors
-    );
-    assert_eq!(
-        world
-            .store()
-            .address(IOS, "9a99")
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
-        AddressStatus::Quarantine
-    );
+    assert_eq!(world.status(IOS, "0ld0").await, AddressStatus::Valid);
+    assert_eq!(world.status(IOS, "4e11").await, AddressStatus::WithErrors);
+    assert_eq!(world.status(IOS, "9a99").await, AddressStatus::Quarantine);
     let changes = world.store().job_changes(report.run_id).await.unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(

@@ -16,7 +16,7 @@ use pushgate_dispatch::retry::RetryPolicy;
 use pushgate_dispatch::sender::Sender;
 use pushgate_fcm::{FcmClient, FcmSettings};
 use pushgate_mocks::{ApnsKey, MockConfig, MockServers, Rule, ServiceAccount};
-use pushgate_quarantine::QuarantinePolicy;
+use pushgate_quarantine::{AddressStatus, QuarantinePolicy};
 use pushgate_store::testing::TestDatabase;
 use pushgate_store::{App, Delivery, DeliveryState, NewDelivery, Platform, Store, Target};
 use tokio_util::sync::CancellationToken;
@@ -140,6 +140,15 @@ impl World {
 
     pub fn store(&self) -> &Store {
         &self.db.store
+    }
+
+    /// The quarantine-list status of `token` of `app` (the address must exist).
+    pub async fn status(&self, app: &str, token: &str) -> AddressStatus {
+        let address = self.store().address(app, token).await.unwrap();
+        address
+            .unwrap_or_else(|| panic!("no address {token:?} of {app:?}"))
+            .state
+            .status
     }
 
     /// The real clients, as the pipeline's senders.

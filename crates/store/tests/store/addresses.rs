@@ -6,7 +6,7 @@ use pushgate_store::{Address, Store};
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, days, t0};
+use crate::support::{apps, days, status, t0};
 
 fn with_text(token: &str, text: &str, at: chrono::DateTime<chrono::Utc>) -> Address {
     let mut address = unregistered("android-app", token, at, None);
@@ -65,13 +65,7 @@ async fn bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named(s
         .unwrap();
     assert_eq!(released, 2, "t1 and t2, not the denylisted t4");
     assert_eq!(
-        store
-            .address("android-app", "t4")
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
+        status(&store, "android-app", "t4").await,
         AddressStatus::Denylisted
     );
     let named = AddressFilter {
@@ -86,13 +80,7 @@ async fn bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named(s
         1
     );
     assert_eq!(
-        store
-            .address("android-app", "t4")
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
+        status(&store, "android-app", "t4").await,
         AddressStatus::Valid
     );
 }

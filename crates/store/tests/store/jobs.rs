@@ -7,7 +7,7 @@ use pushgate_store::{Dialect, Store};
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, t0};
+use crate::support::{apps, status, t0};
 
 both_backends!(
     optout_sweep_disables_subscriptions_of_unregistered_tokens_and_records_them,
@@ -132,16 +132,7 @@ async fn cleanup_candidates_are_the_open_episodes_and_writes_are_recorded(store:
         )
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .address("ios-app", "w1")
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
-        AddressStatus::Valid
-    );
+    assert_eq!(status(&store, "ios-app", "w1").await, AddressStatus::Valid);
     let changes = store.job_changes(run).await.unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].subject_key, "w1");

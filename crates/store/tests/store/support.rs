@@ -2,6 +2,7 @@
 //! database (`pushgate_store::testing`), each dropped at the end.
 
 use chrono::{DateTime, TimeZone, Utc};
+use pushgate_quarantine::AddressStatus;
 use pushgate_store::{App, Platform, Store};
 
 /// Runs each named test function `async fn(Store)` once per backend.
@@ -66,4 +67,13 @@ pub async fn apps(store: &Store) {
             .await
             .expect("app written");
     }
+}
+
+/// The quarantine-list status of `token` of `app` (the address must exist).
+pub async fn status(store: &Store, app: &str, token: &str) -> AddressStatus {
+    let address = store.address(app, token).await.unwrap();
+    address
+        .unwrap_or_else(|| panic!("no address {token:?} of {app:?}"))
+        .state
+        .status
 }
