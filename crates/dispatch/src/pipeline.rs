@@ -153,20 +153,17 @@ impl Pipeline {
         // Counted like `run`'s claims, so that a range lease is released with its last result.
         inner.hold(&claimed);
         let permits = Arc::new(Semaphore::new(claimed.len().max(1)));
-        let mut attempts = tokio::task::JoinSet::new();
+        // Side by side, as `run` sends a claimed batch.
+        let attempts = FuturesUnordered::new();
         for message in claimed {
             let entry = inner.entry(&message.delivery_id).await?;
             let permit = permits
                 .clone()
                 .try_acquire_owned()
                 .map_err(|_| DispatchError::Internal("no permit for a claimed message"))?;
-            let inner = inner.clone();
-            attempts.spawn(async move { inner.attempt(message, entry, permit).await });
+            attempts.push(inner.attempt(message, entry, permit));
         }
-        let mut batch = Vec::with_capacity(attempts.len());
-        while let Some(done) = attempts.join_next().await {
-            batch.push(done.map_err(|_| DispatchError::Internal("a send task panicked"))?);
-        }
+        let batch: Vec<Done> = attempts.collect().await;
         let handled = batch.len();
         if handled > 0 {
             write_batch(inner, batch)
