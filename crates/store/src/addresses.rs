@@ -9,7 +9,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::model::{Address, parse_column, reason_of, status_of};
-use crate::sql::{Statement, Value, fixed_size_chunks};
+use crate::sql::{Statement, Value, batch_chunks};
 use crate::time::{from_millis, millis};
 use crate::{Dialect, Store};
 
@@ -55,7 +55,7 @@ pub(crate) async fn upsert_addresses(
     addresses: &[Address],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    for chunk in addresses.chunks(1000) {
+    for chunk in batch_chunks(dialect, addresses) {
         let mut statement = Statement::new(dialect);
         statement.push(&format!(
             "INSERT INTO addresses ({ADDRESS_COLUMNS}, created_at) VALUES "
@@ -104,11 +104,7 @@ pub(crate) async fn lock_addresses(
     tokens: &[&str],
 ) -> Result<Vec<Address>, StoreError> {
     let mut found = Vec::new();
-    let chunks: Vec<&[&str]> = match dialect {
-        Dialect::Sqlite => fixed_size_chunks(tokens).collect(),
-        Dialect::Postgres => tokens.chunks(1000).collect(),
-    };
-    for chunk in chunks {
+    for chunk in batch_chunks(dialect, tokens) {
         let rows = match dialect {
             Dialect::Sqlite => {
                 let mut statement = Statement::new(dialect);

@@ -22,7 +22,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::addresses::{lock_addresses, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
-use crate::sql::{Statement, Value, fixed_size_chunks};
+use crate::sql::{Statement, Value, batch_chunks};
 use crate::time::millis;
 use crate::{Dialect, Store};
 
@@ -436,17 +436,11 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut written = 0;
-        match self.dialect {
-            Dialect::Sqlite => {
-                for chunk in fixed_size_chunks(results) {
-                    written += self.write_results_sqlite(chunk, now).await?;
-                }
-            }
-            Dialect::Postgres => {
-                for chunk in results.chunks(1000) {
-                    written += self.write_results_postgres(chunk, now).await?;
-                }
-            }
+        for chunk in batch_chunks(self.dialect, results) {
+            written += match self.dialect {
+                Dialect::Sqlite => self.write_results_sqlite(chunk, now).await?,
+                Dialect::Postgres => self.write_results_postgres(chunk, now).await?,
+            };
         }
         Ok(written)
     }
@@ -531,7 +525,7 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut finished = 0;
-        for chunk in deliveries.chunks(1000) {
+        for chunk in batch_chunks(self.dialect, deliveries) {
             let mut statement = Statement::new(self.dialect);
             statement
                 .push("UPDATE deliveries SET state = 'done', finished_at = ")
@@ -553,7 +547,7 @@ impl ResultsTx {
 
     /// Deletes this owner's range leases whose every result is written.
     pub async fn release_leases(&mut self, leases: &[i64]) -> Result<(), StoreError> {
-        for chunk in leases.chunks(1000) {
+        for chunk in batch_chunks(self.dialect, leases) {
             let mut statement = Statement::new(self.dialect);
             statement
                 .push("DELETE FROM leases WHERE owner = ")

@@ -21,7 +21,7 @@ use crate::Dialect;
 const SQLITE_BATCH_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// `items` in consecutive chunks whose sizes are all from [`SQLITE_BATCH_ROWS`].
-pub(crate) fn fixed_size_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+fn fixed_size_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -36,6 +36,15 @@ pub(crate) fn fixed_size_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
         rest = after;
         Some(chunk)
     })
+}
+
+/// `items` cut for batch statements: on SQLite into [`fixed_size_chunks`], on PostgreSQL
+/// into chunks of at most 1,000 (its batch statements take one JSON parameter or are rare).
+pub(crate) fn batch_chunks<T>(dialect: Dialect, items: &[T]) -> Vec<&[T]> {
+    match dialect {
+        Dialect::Sqlite => fixed_size_chunks(items).collect(),
+        Dialect::Postgres => items.chunks(1000).collect(),
+    }
 }
 
 /// A value bound to one placeholder.
