@@ -25,9 +25,9 @@ pub struct AnalysisReport {
 }
 
 /// Targets analysed per transaction unless configured otherwise. Larger batches analyse
-/// faster (1,000,000 subscriptions on SQLite: about 11 s at 5,000, 9 s at 20,000, 8 s at
-/// 50,000) but hold SQLite's single writer longer (some 0.2 s at 20,000), during which
-/// results and registrations wait.
+/// faster (the pipeline benchmark's `--analysis-batch` compares them; figures in the
+/// README) but hold SQLite's single writer longer, during which results and
+/// registrations wait.
 pub const DEFAULT_BATCH_SIZE: i64 = 20_000;
 
 /// Analyses deliveries.
