@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Uri};
 use tracing::{debug, warn};
 
@@ -173,6 +173,7 @@ impl Transport {
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, authorization.clone());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let (response, mut stream) = send.send_request(request, false).map_err(unsent)?;
         let lost = |e: h2::Error| {
             if e.reason() == Some(h2::Reason::REFUSED_STREAM) {

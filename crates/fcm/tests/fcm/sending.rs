@@ -23,7 +23,7 @@ async fn success_returns_the_message_name() {
 }
 
 #[tokio::test]
-async fn request_carries_the_bearer_token_and_a_snake_case_body() {
+async fn request_carries_the_bearer_token_its_length_and_a_snake_case_body() {
     let h = Harness::start().await;
     assert_sent(&h.client().send(&message("tok-seen")).await);
     let requests = h.mocks.requests_to(Service::Fcm, 10);
@@ -37,7 +37,10 @@ async fn request_carries_the_bearer_token_and_a_snake_case_body() {
     let auth = request.header("authorization").unwrap_or_default();
     assert!(auth.starts_with("Bearer ya29.mock-"), "{auth}");
     assert_eq!(request.header("content-type"), Some("application/json"));
-    let body: Value = serde_json::from_str(request.body_text().unwrap()).unwrap();
+    let text = request.body_text().unwrap();
+    let length = text.len().to_string();
+    assert_eq!(request.header("content-length"), Some(length.as_str()));
+    let body: Value = serde_json::from_str(text).unwrap();
     assert_eq!(
         body,
         json!({
