@@ -284,32 +284,51 @@ pub fn parse_h2load(text: &str) -> Option<H2loadReport> {
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat` (in
 /// USER_HZ = 100 ticks per second, as on every Linux this runs on).
-pub fn cpu_secs(pid: &str) -> f64 {
-    let ticks = stat_ticks(pid);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+pub fn cpu_secs(pid: &str) -> Result<f64> {
+    let times = cpu_ticks(pid)?;
+    Ok((times.utime + times.stime) as f64 / 100.0)
 }
 
-/// CPU time (user + system) of this process's waited-for children so far (cutime and
-/// cstime, fields 16 and 17 of `/proc/self/stat`).
-pub fn children_cpu_secs() -> f64 {
-    let ticks = stat_ticks("self");
-    (ticks(13) + ticks(14)) / 100.0
+/// CPU time (user + system) of this process's waited-for children so far.
+pub fn children_cpu_secs() -> Result<f64> {
+    let times = cpu_ticks("self")?;
+    Ok((times.cutime + times.cstime) as f64 / 100.0)
 }
 
-/// The numeric fields of `/proc/<pid>/stat` after the command name (which is in
-/// parentheses and may hold spaces), by index.
-fn stat_ticks(pid: &str) -> impl Fn(usize) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|v| v.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    move |i| fields.get(i).copied().unwrap_or(0.0)
+/// The CPU times of `/proc/<pid>/stat`, in ticks.
+struct CpuTicks {
+    utime: u64,
+    stime: u64,
+    cutime: u64,
+    cstime: u64,
+}
+
+/// Reads fields 14 to 17 of `/proc/<pid>/stat` (counted after the command name, which is
+/// in parentheses and may hold spaces). An unreadable or short line is an error, not a
+/// zero that would pass for a measurement.
+fn cpu_ticks(pid: &str) -> Result<CpuTicks> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(io(format!("reading {path}")))?;
+    // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt,
+    // cminflt, majflt, cmajflt, then utime, stime, cutime, cstime.
+    let times: Option<Vec<u64>> = stat.rsplit_once(')').and_then(|(_, rest)| {
+        rest.split_whitespace()
+            .skip(11)
+            .take(4)
+            .map(|v| v.parse().ok())
+            .collect()
+    });
+    match times.as_deref() {
+        Some(&[utime, stime, cutime, cstime]) => Ok(CpuTicks {
+            utime,
+            stime,
+            cutime,
+            cstime,
+        }),
+        _ => Err(BenchError::Output(format!(
+            "no CPU times in {path}: {stat:?}"
+        ))),
+    }
 }
 
 /// Peak resident set size (`VmHWM`) of process `pid`, in KiB.
@@ -351,6 +370,18 @@ pub fn median(values: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_times_of_this_process_are_read_and_a_missing_process_is_an_error() {
+        let busy = std::time::Instant::now();
+        while busy.elapsed() < std::time::Duration::from_millis(30) {
+            std::hint::black_box(busy.elapsed());
+        }
+        assert!(cpu_secs("self").unwrap() > 0.0);
+        assert!(children_cpu_secs().unwrap() >= 0.0);
+        let missing = cpu_secs("999999999").unwrap_err().to_string();
+        assert!(missing.contains("/proc/999999999/stat"), "{missing}");
+    }
 
     #[test]
     fn h2load_summaries_parse() {

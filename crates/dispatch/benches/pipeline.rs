@@ -312,7 +312,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         "bench",
     );
     let cancel = CancellationToken::new();
-    let cpu_before = bench::cpu_secs("self");
+    let cpu_before = bench::cpu_secs("self")?;
     let started = Instant::now();
     let running = tokio::spawn({
         let (pipeline, cancel) = (pipeline.clone(), cancel.clone());
@@ -329,7 +329,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let send_secs = started.elapsed().as_secs_f64();
-    let send_cpu_us = (bench::cpu_secs("self") - cpu_before) * 1e6 / args.n as f64;
+    let send_cpu_us = (bench::cpu_secs("self")? - cpu_before) * 1e6 / args.n as f64;
     cancel.cancel();
     running.await??;
     let done = store

@@ -188,10 +188,10 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     for run in 1..=args.runs.max(args.h2load_runs) {
         if run <= args.h2load_runs {
             let (mock_before, h2load_before) =
-                (bench::cpu_secs(&mock_pid), bench::children_cpu_secs());
+                (bench::cpu_secs(&mock_pid)?, bench::children_cpu_secs()?);
             let h2 = bench::h2load(&h2load_args)?;
-            mock_secs_h2load += bench::cpu_secs(&mock_pid) - mock_before;
-            h2load_secs += bench::children_cpu_secs() - h2load_before;
+            mock_secs_h2load += bench::cpu_secs(&mock_pid)? - mock_before;
+            h2load_secs += bench::children_cpu_secs()? - h2load_before;
             println!(
                 "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
                 h2.requests_per_sec, h2.succeeded, h2.failed
@@ -201,7 +201,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         if run > args.runs {
             continue;
         }
-        let mock_before = bench::cpu_secs(&mock_pid);
+        let mock_before = bench::cpu_secs(&mock_pid)?;
         let out = Command::new(&exe)
             .arg("--child")
             .arg(dir.path())
@@ -212,7 +212,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             .args(["--connections", &args.connections.to_string()])
             .args(["--sender-threads", &args.sender_threads.to_string()])
             .output()?;
-        mock_secs_sender += bench::cpu_secs(&mock_pid) - mock_before;
+        mock_secs_sender += bench::cpu_secs(&mock_pid)? - mock_before;
         let line = String::from_utf8_lossy(&out.stdout);
         let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
             format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
@@ -318,7 +318,7 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
         ok,
         failed,
         peak_rss_kib: bench::self_peak_rss_kib()?,
-        cpu_secs: bench::cpu_secs("self"),
+        cpu_secs: bench::cpu_secs("self")?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
