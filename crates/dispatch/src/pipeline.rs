@@ -137,7 +137,8 @@ impl Pipeline {
     }
 
     /// One step, for tests and tools: claims one batch, sends it, writes its results;
-    /// returns how many messages it handled (0: nothing was due).
+    /// returns how many messages it handled (0: nothing was due). As in [`Pipeline::run`],
+    /// a message whose delivery cannot be read is left to its lease.
     pub async fn step(&self) -> Result<usize, DispatchError> {
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -153,16 +154,22 @@ impl Pipeline {
         // Counted like `run`'s claims, so that a range lease is released with its last result.
         inner.hold(&claimed);
         let permits = Arc::new(Semaphore::new(claimed.len().max(1)));
-        // Side by side, as `run` sends a claimed batch.
-        let attempts = FuturesUnordered::new();
-        for message in claimed {
-            let entry = inner.entry(&message.delivery_id).await?;
-            let permit = permits
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| DispatchError::Internal("no permit for a claimed message"))?;
-            attempts.push(inner.attempt(message, entry, permit));
+        let mut held = Vec::with_capacity(claimed.len());
+        for _ in 0..claimed.len() {
+            held.push(
+                permits
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| DispatchError::Internal("no permit for a claimed message"))?,
+            );
         }
+        // Side by side, as `run` sends a claimed batch.
+        let attempts: FuturesUnordered<_> = inner
+            .ready(claimed, held)
+            .await
+            .into_iter()
+            .map(|(message, entry, permit)| inner.attempt(message, entry, permit))
+            .collect();
         let batch: Vec<Done> = attempts.collect().await;
         let handled = batch.len();
         if handled > 0 {
@@ -232,17 +239,7 @@ impl Pipeline {
             }
             held.truncate(claimed.len());
             inner.hold(&claimed);
-            let mut batch = Vec::with_capacity(claimed.len());
-            for (message, permit) in claimed.into_iter().zip(held) {
-                match inner.entry(&message.delivery_id).await {
-                    Ok(entry) => batch.push((message, entry, permit)),
-                    Err(error) => {
-                        // Its lease is never released here: it runs out and the message
-                        // comes back.
-                        warn!(%error, message = message.id, "cannot read the message's delivery");
-                    }
-                }
-            }
+            let batch = inner.ready(claimed, held).await;
             // One task per claimed batch, its attempts polled side by side: each result
             // goes to the writer as soon as it is in, without a task per message.
             let inner = inner.clone();
@@ -284,6 +281,26 @@ impl Inner {
                 *leases.entry(id).or_default() += 1;
             }
         }
+    }
+
+    /// The claimed messages with their prepared deliveries and their permits, ready to be
+    /// sent. A message whose delivery cannot be read is left out: its lease is never
+    /// released here, so it runs out and the message comes back.
+    async fn ready(
+        &self,
+        claimed: Vec<Claimed>,
+        permits: Vec<OwnedSemaphorePermit>,
+    ) -> Vec<(Claimed, Arc<DeliveryEntry>, OwnedSemaphorePermit)> {
+        let mut batch = Vec::with_capacity(claimed.len());
+        for (message, permit) in claimed.into_iter().zip(permits) {
+            match self.entry(&message.delivery_id).await {
+                Ok(entry) => batch.push((message, entry, permit)),
+                Err(error) => {
+                    warn!(%error, message = message.id, "cannot read the message's delivery");
+                }
+            }
+        }
+        batch
     }
 
     /// Fails what the validity period has ended, closes deliveries that are complete, and
