@@ -4,7 +4,7 @@
 use std::sync::{Arc, Once};
 
 use pushgate_fcm::{FcmClient, FcmSettings, Message, MessageContent, SendResult};
-use pushgate_mocks::{MockConfig, MockServers, ServiceAccount};
+use pushgate_mocks::{MockConfig, MockServers, Service, ServiceAccount};
 use pushgate_outcome::OutcomeId;
 use tempfile::TempDir;
 
@@ -121,4 +121,21 @@ pub fn assert_sent(result: &SendResult) {
         name.starts_with(&format!("projects/{PROJECT}/messages/")),
         "{name}"
     );
+}
+
+/// The time between consecutive send attempts for `token`, as the mock recorded them
+/// (when it answered each), in milliseconds.
+pub fn attempt_gaps_ms(h: &Harness, token: &str) -> Vec<u64> {
+    let times: Vec<u64> = h
+        .mocks
+        .requests_to(Service::Fcm, 100)
+        .into_iter()
+        .filter(|request| {
+            let body: serde_json::Value =
+                serde_json::from_str(request.body_text().unwrap_or("{}")).unwrap_or_default();
+            body["message"]["token"] == token
+        })
+        .map(|request| request.at_unix_ms)
+        .collect();
+    times.windows(2).map(|pair| pair[1] - pair[0]).collect()
 }

@@ -1,11 +1,11 @@
 //! Retries inside the sender: `Retry-After` honoured, and handed back when too long.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pushgate_mocks::{Answer, Rule, Service};
 use pushgate_outcome::OutcomeId;
 
-use crate::helpers::{Harness, assert_row, assert_sent, message};
+use crate::helpers::{Harness, assert_row, assert_sent, attempt_gaps_ms, message};
 
 fn unavailable(retry_after_secs: u64) -> Answer {
     Answer::FcmError {
@@ -22,7 +22,6 @@ async fn retry_after_is_honoured_and_the_third_attempt_succeeds() {
     let h = Harness::start().await;
     let rule = Rule::fcm_token("tok-busy", unavailable(1)).times(2);
     h.mocks.scenarios().add(rule).unwrap();
-    let started = Instant::now();
     let result = h.client().send(&message("tok-busy")).await;
     assert_sent(&result);
     assert_eq!(result.attempts, 3);
@@ -32,8 +31,10 @@ async fn retry_after_is_honoured_and_the_third_attempt_succeeds() {
             .count(Service::Fcm, 503, Some("UNAVAILABLE")),
         2
     );
-    // A lower bound only: two waits of at least the one second the server asked for.
-    assert!(started.elapsed() >= Duration::from_secs(2));
+    // Each attempt came at least the second the server asked for after the one before.
+    let gaps = attempt_gaps_ms(&h, "tok-busy");
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(gaps.iter().all(|&gap| gap >= 1000), "{gaps:?}");
 }
 
 #[tokio::test]

@@ -1,13 +1,11 @@
 //! Every server-caused `fcm.*` row from a real exchange with the mock FCM.
 
-use std::time::{Duration, Instant};
-
 use pushgate_fcm::MessageContent;
 use pushgate_mocks::{Answer, Rule, Service};
 use pushgate_outcome::OutcomeId;
 use pushgate_outcome::fcm::ErrorCode;
 
-use crate::helpers::{Harness, assert_row, message};
+use crate::helpers::{Harness, assert_row, attempt_gaps_ms, message};
 
 /// Scripts `answer` for a token, sends to it, and returns the result.
 async fn answered(h: &Harness, token: &str, answer: Answer) -> pushgate_fcm::SendResult {
@@ -97,13 +95,14 @@ async fn fcm_quota_exceeded_waits_the_quota_minimum_first() {
     let rule = Rule::fcm_token("tok-quota", Answer::fcm(ErrorCode::QuotaExceeded));
     h.mocks.scenarios().add(rule).unwrap();
     let client = h.client_with(|s| s.retry.max_retries = 1);
-    let started = Instant::now();
     let result = client.send(&message("tok-quota")).await;
     assert_row(&result, OutcomeId::FcmQuotaExceeded);
     assert_eq!(result.status, Some(429));
     assert_eq!(result.attempts, 2);
-    // A lower bound only: the one retry came after the configured minimum (1 s).
-    assert!(started.elapsed() >= Duration::from_secs(1));
+    // The one retry came at least the configured minimum (1 s) after the first attempt.
+    let gaps = attempt_gaps_ms(&h, "tok-quota");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0] >= 1000, "{gaps:?}");
 }
 
 #[tokio::test]
