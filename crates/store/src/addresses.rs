@@ -9,7 +9,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::model::{Address, parse_column, reason_of, status_of};
-use crate::sql::{Statement, Value, batch_chunks};
+use crate::sql::{Statement, Value, batch_chunks, padded_chunks};
 use crate::time::{from_millis, millis};
 use crate::{Dialect, Store};
 
@@ -104,7 +104,7 @@ pub(crate) async fn lock_addresses(
     tokens: &[&str],
 ) -> Result<Vec<Address>, StoreError> {
     let mut found = Vec::new();
-    for chunk in batch_chunks(dialect, tokens) {
+    for chunk in padded_chunks(dialect, tokens) {
         let rows = match dialect {
             Dialect::Sqlite => {
                 let mut statement = Statement::new(dialect);
@@ -114,12 +114,12 @@ pub(crate) async fn lock_addresses(
                     ))
                     .bind(app_id)
                     .push(" AND token IN ");
-                statement.row(chunk.iter().map(|token| Value::from(*token)));
+                statement.row(chunk.rows().map(|token| Value::from(*token)));
                 statement.query().fetch_all(&mut **tx).await?
             }
             Dialect::Postgres => {
                 // One JSON parameter: one statement text, planned once, whatever the count.
-                let tokens = serde_json::to_string(chunk)
+                let tokens = serde_json::to_string(chunk.items)
                     .map_err(|e| StoreError::Invalid(format!("tokens as JSON: {e}")))?;
                 sqlx::query(&format!(
                     "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = $1 AND token IN \

@@ -22,7 +22,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::addresses::{lock_addresses, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
-use crate::sql::{Statement, Value, batch_chunks};
+use crate::sql::{Padded, Statement, Value, padded_chunks};
 use crate::time::millis;
 use crate::{Dialect, Store};
 
@@ -436,19 +436,20 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut written = 0;
-        for chunk in batch_chunks(self.dialect, results) {
+        for chunk in padded_chunks(self.dialect, results) {
             written += match self.dialect {
-                Dialect::Sqlite => self.write_results_sqlite(chunk, now).await?,
-                Dialect::Postgres => self.write_results_postgres(chunk, now).await?,
+                Dialect::Sqlite => self.write_results_sqlite(&chunk, now).await?,
+                Dialect::Postgres => self.write_results_postgres(chunk.items, now).await?,
             };
         }
         Ok(written)
     }
 
-    /// The results as SQLite parameters: anonymous ones, bound by position.
+    /// The results as SQLite parameters: anonymous ones, bound by position. A repeated row
+    /// joins the same message, which is updated once.
     async fn write_results_sqlite(
         &mut self,
-        chunk: &[MessageResult],
+        chunk: &Padded<'_, MessageResult>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut statement = Statement::new(self.dialect);
@@ -456,7 +457,7 @@ impl ResultsTx {
             "WITH v (id, attempts, lease, status, next_attempt_at, provider_id, outcome_id, \
              failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES ",
         );
-        for (i, result) in chunk.iter().enumerate() {
+        for (i, result) in chunk.rows().enumerate() {
             if i > 0 {
                 statement.push(", ");
             }
@@ -525,13 +526,13 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut finished = 0;
-        for chunk in batch_chunks(self.dialect, deliveries) {
+        for chunk in padded_chunks(self.dialect, deliveries) {
             let mut statement = Statement::new(self.dialect);
             statement
                 .push("UPDATE deliveries SET state = 'done', finished_at = ")
                 .bind(millis(now))
                 .push(" WHERE state = 'sending' AND id IN ");
-            statement.row(chunk.iter().map(|id| Value::from(*id)));
+            statement.row(chunk.rows().map(|id| Value::from(*id)));
             statement.push(
                 " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
                  AND m.status IN ('Pending', 'Retry'))",
@@ -547,13 +548,13 @@ impl ResultsTx {
 
     /// Deletes this owner's range leases whose every result is written.
     pub async fn release_leases(&mut self, leases: &[i64]) -> Result<(), StoreError> {
-        for chunk in batch_chunks(self.dialect, leases) {
+        for chunk in padded_chunks(self.dialect, leases) {
             let mut statement = Statement::new(self.dialect);
             statement
                 .push("DELETE FROM leases WHERE owner = ")
                 .bind(self.owner.as_str());
             statement.push(" AND id IN ");
-            statement.row(chunk.iter().map(|id| Value::from(*id)));
+            statement.row(chunk.rows().map(|id| Value::from(*id)));
             statement.query().execute(&mut *self.tx).await?;
         }
         Ok(())

@@ -7,6 +7,13 @@
 //! parameters are bound by position at no such cost. PostgreSQL only knows `$n`. A
 //! [`Statement`] writes the right one as the SQL text is built and keeps the values in the
 //! order of their placeholders, so each value appears exactly where it is used.
+//!
+//! On SQLite a batch's statements have a few fixed row counts, so that their texts stay
+//! prepared: inserts are cut into pieces of those sizes ([`batch_chunks`]); lookups and
+//! updates by key, where a repeated row changes nothing, are padded up to the next size
+//! ([`padded_chunks`]), so that a batch of results is one statement. Each statement is a
+//! round trip between the async side and the connection's own thread, which on a busy
+//! machine costs more than SQLite's own work for a few rows.
 
 use sqlx::Any;
 use sqlx::any::AnyArguments;
@@ -14,7 +21,7 @@ use sqlx::query::Query;
 
 use crate::Dialect;
 
-/// The row counts of SQLite's batch statements, largest first. A batch is cut into
+/// The row counts of SQLite's batch inserts, largest first. A batch is cut into
 /// statements of these sizes only ([`fixed_size_chunks`]), so that their few texts stay
 /// prepared in the connection's statement cache: a statement of every batch size would be
 /// parsed and planned anew each time (and kept, large, in the cache).
@@ -44,6 +51,56 @@ pub(crate) fn batch_chunks<T>(dialect: Dialect, items: &[T]) -> Vec<&[T]> {
     match dialect {
         Dialect::Sqlite => fixed_size_chunks(items).collect(),
         Dialect::Postgres => items.chunks(1000).collect(),
+    }
+}
+
+/// The row counts of SQLite's padded statements, smallest first.
+const SQLITE_PADDED_ROWS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
+
+/// A chunk of a batch for a lookup or an update by key, with how many times its last item
+/// is repeated to fill the statement.
+#[derive(Debug)]
+pub(crate) struct Padded<'a, T> {
+    /// The chunk's own items.
+    pub(crate) items: &'a [T],
+    padding: usize,
+}
+
+impl<'a, T> Padded<'a, T> {
+    /// The statement's rows: the items, then the last one again `padding` times.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = &'a T> + use<'a, T> {
+        let last = self.items.last();
+        self.items
+            .iter()
+            .chain(std::iter::repeat_n(last, self.padding).flatten())
+    }
+}
+
+/// `items` cut for lookups and updates by key, where a repeated row changes nothing. On
+/// SQLite each chunk (of at most 1,024) is padded up to one of [`SQLITE_PADDED_ROWS`]: a
+/// result batch is then one statement, one round trip to the connection's thread instead
+/// of one per fixed-size piece, and the few texts stay prepared. Not for inserts. On
+/// PostgreSQL, chunks of at most 1,000, not padded.
+pub(crate) fn padded_chunks<T>(dialect: Dialect, items: &[T]) -> Vec<Padded<'_, T>> {
+    match dialect {
+        Dialect::Sqlite => items
+            .chunks(SQLITE_PADDED_ROWS[SQLITE_PADDED_ROWS.len() - 1])
+            .map(|chunk| {
+                let size = SQLITE_PADDED_ROWS
+                    .iter()
+                    .copied()
+                    .find(|&size| size >= chunk.len())
+                    .unwrap_or(chunk.len());
+                Padded {
+                    items: chunk,
+                    padding: size - chunk.len(),
+                }
+            })
+            .collect(),
+        Dialect::Postgres => items
+            .chunks(1000)
+            .map(|items| Padded { items, padding: 0 })
+            .collect(),
     }
 }
 
@@ -169,6 +226,39 @@ mod tests {
         }
         let sizes: Vec<usize> = fixed_size_chunks(&[0u8; 345]).map(<[u8]>::len).collect();
         assert_eq!(sizes, [256, 64, 16, 4, 4, 1], "largest first");
+    }
+
+    #[test]
+    fn padded_chunks_hold_every_item_once_in_order_filled_up_to_a_fixed_size_with_the_last() {
+        for len in [1, 3, 4, 5, 255, 256, 257, 1000, 1024, 1025, 2049] {
+            let items: Vec<usize> = (0..len).collect();
+            let chunks = padded_chunks(Dialect::Sqlite, &items);
+            let own: Vec<usize> = chunks.iter().flat_map(|c| c.items.to_vec()).collect();
+            assert_eq!(own, items, "{len}");
+            for chunk in &chunks {
+                let rows: Vec<usize> = chunk.rows().copied().collect();
+                assert!(
+                    SQLITE_PADDED_ROWS.contains(&rows.len()),
+                    "{len}: {}",
+                    rows.len()
+                );
+                assert_eq!(rows[..chunk.items.len()], *chunk.items, "{len}");
+                let last = chunk.items[chunk.items.len() - 1];
+                assert!(
+                    rows[chunk.items.len()..].iter().all(|&r| r == last),
+                    "{len}"
+                );
+            }
+        }
+        let sizes: Vec<usize> = padded_chunks(Dialect::Sqlite, &[0u8; 1100])
+            .iter()
+            .map(|c| c.rows().count())
+            .collect();
+        assert_eq!(sizes, [1024, 256], "1,024 at most, then the next size up");
+        assert!(padded_chunks(Dialect::Sqlite, &[0u8; 0]).is_empty());
+        let postgres = padded_chunks(Dialect::Postgres, &[0u8; 1100]);
+        let sizes: Vec<usize> = postgres.iter().map(|c| c.rows().count()).collect();
+        assert_eq!(sizes, [1000, 100], "PostgreSQL: not padded");
     }
 
     #[test]
