@@ -241,10 +241,20 @@ pub struct H2loadReport {
     pub failed: u64,
 }
 
-/// Runs `h2load` with `args` (e.g. `-n 200000 -c 4 -m 100 ... URL`) and parses its
-/// summary.
-pub fn h2load(args: &[String]) -> Result<H2loadReport> {
-    let output = Command::new("h2load").args(args).output().map_err(io(
+/// The load every benchmark compares with: `h2load -n N -c 4 -m 100` (4 connections, 100
+/// streams on each, 400 requests in flight), POSTing the file `body` with `headers`
+/// (`name: value`) to `url`. Returns its parsed summary.
+pub fn h2load(n: usize, headers: &[String], body: &Path, url: &str) -> Result<H2loadReport> {
+    let mut args: Vec<String> = ["-n", &n.to_string(), "-c", "4", "-m", "100"]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+    for header in headers {
+        args.push("-H".into());
+        args.push(header.clone());
+    }
+    args.extend(["-d".into(), body.display().to_string(), url.to_owned()]);
+    let output = Command::new("h2load").args(&args).output().map_err(io(
         "running h2load (Debian/Ubuntu: `apt-get install nghttp2-client`)",
     ))?;
     let text = String::from_utf8_lossy(&output.stdout);

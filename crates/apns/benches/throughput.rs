@@ -88,29 +88,18 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     let token = fx.apns_provider_token(&bin)?;
 
     bench::print_load();
-    let h2load_args: Vec<String> = vec![
-        "-n".into(),
-        args.n.to_string(),
-        "-c".into(),
-        "4".into(),
-        "-m".into(),
-        "100".into(),
-        "-H".into(),
+    let headers = [
         format!("authorization: bearer {token}"),
-        "-H".into(),
         format!("apns-topic: {TOPIC}"),
-        "-H".into(),
-        "apns-push-type: alert".into(),
-        "-d".into(),
-        fx.payload.display().to_string(),
-        format!("{}/3/device/{DEVICE}", mock.apns_url()),
+        "apns-push-type: alert".to_owned(),
     ];
+    let url = format!("{}/3/device/{DEVICE}", mock.apns_url());
     let exe = std::env::current_exe()?;
     let (mut h2load_rates, mut rates, mut rss) = (Vec::new(), Vec::new(), Vec::new());
     // h2load and sender runs alternate, so both see the same (shared, noisy) machine.
     for run in 1..=args.runs.max(args.h2load_runs) {
         if run <= args.h2load_runs {
-            let h2 = bench::h2load(&h2load_args)?;
+            let h2 = bench::h2load(args.n, &headers, &fx.payload, &url)?;
             println!(
                 "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
                 h2.requests_per_sec, h2.succeeded, h2.failed

@@ -121,23 +121,16 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     if !args.analysis_only {
         let mut rates = Vec::new();
         for run in 1..=args.h2load_runs {
-            let h2 = bench::h2load(&[
-                "-n".into(),
-                args.n.min(200_000).to_string(),
-                "-c".into(),
-                "4".into(),
-                "-m".into(),
-                "100".into(),
-                "-H".into(),
-                format!("authorization: bearer {token}"),
-                "-H".into(),
-                format!("apns-topic: {TOPIC}"),
-                "-H".into(),
-                "apns-push-type: alert".into(),
-                "-d".into(),
-                fx.payload.display().to_string(),
-                format!("{}/3/device/{:064x}", mock.apns_url(), 1),
-            ])?;
+            let h2 = bench::h2load(
+                args.n.min(200_000),
+                &[
+                    format!("authorization: bearer {token}"),
+                    format!("apns-topic: {TOPIC}"),
+                    "apns-push-type: alert".to_owned(),
+                ],
+                &fx.payload,
+                &format!("{}/3/device/{:064x}", mock.apns_url(), 1),
+            )?;
             println!("h2load run {run}: {:.0} req/s", h2.requests_per_sec);
             rates.push(h2.requests_per_sec);
         }

@@ -164,20 +164,9 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     bench::print_load();
     let send_url = format!("{}/v1/projects/{PROJECT}/messages:send", mock.fcm_url());
     let mock_pid = mock.pid().to_string();
-    let h2load_args: Vec<String> = vec![
-        "-n".into(),
-        args.n.to_string(),
-        "-c".into(),
-        "4".into(),
-        "-m".into(),
-        "100".into(),
-        "-H".into(),
+    let headers = [
         format!("authorization: Bearer {bearer}"),
-        "-H".into(),
-        "content-type: application/json".into(),
-        "-d".into(),
-        body_file.display().to_string(),
-        send_url,
+        "content-type: application/json".to_owned(),
     ];
     let exe = std::env::current_exe()?;
     let (mut h2load_rates, mut rates, mut rss, mut cpu) =
@@ -189,7 +178,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         if run <= args.h2load_runs {
             let (mock_before, h2load_before) =
                 (bench::cpu_secs(&mock_pid)?, bench::children_cpu_secs()?);
-            let h2 = bench::h2load(&h2load_args)?;
+            let h2 = bench::h2load(args.n, &headers, &body_file, &send_url)?;
             mock_secs_h2load += bench::cpu_secs(&mock_pid)? - mock_before;
             h2load_secs += bench::children_cpu_secs()? - h2load_before;
             println!(
