@@ -10,8 +10,9 @@
 //!
 //! Starts `pushgate-mock` once (one tokio worker, its request log off), measures
 //! `h2load -n N -c 4 -m 100` on its APNs 200 path, then runs `--runs` deliveries per
-//! backend, each in a fresh child process on a fresh database. A child seeds the
-//! subscriptions (not timed), resets its peak RSS, then times the analysis and the
+//! backend, each in a fresh child process on a fresh database. A child installs the
+//! Prometheus recorder as `pushgate serve` does, seeds the subscriptions (not timed),
+//! resets its peak RSS, then times the analysis and the
 //! sending, checks that every message ended `Sent`, and reports. Prints one line per run
 //! and the medians: analysis seconds, notifications/s end to end (sending), the ratio to
 //! h2load, and peak RSS.
@@ -195,6 +196,8 @@ fn parent(args: &Args) -> anyhow::Result<()> {
 }
 
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    // As `pushgate serve` runs it: every send recorded in the Prometheus recorder.
+    let prometheus = pushgate_dispatch::metrics::install_prometheus()?;
     let runtime = match args.threads {
         0 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -204,7 +207,14 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
             .enable_all()
             .build()?,
     };
-    let report = runtime.block_on(run_delivery(args, dir))?;
+    let cancel = CancellationToken::new();
+    let _upkeep = runtime.spawn(pushgate_dispatch::metrics::upkeep(
+        prometheus,
+        cancel.clone(),
+    ));
+    let report = runtime.block_on(run_delivery(args, dir));
+    cancel.cancel();
+    let report = report?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! The dispatcher's metrics, through the `metrics` facade: the binary installs a recorder
-//! (Prometheus) and these become visible; without one they cost almost nothing.
+//! (Prometheus, [`install_prometheus`]) and these become visible; without one they cost
+//! almost nothing.
 
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use pushgate_store::Platform;
+use tokio_util::sync::CancellationToken;
 
 /// Sends by app, platform and outcome row id (`ok` for an accepted message without a row).
 pub const SENDS: &str = "pushgate_sends_total";
@@ -13,6 +16,39 @@ pub const SEND_SECONDS: &str = "pushgate_send_seconds";
 pub const QUARANTINED: &str = "pushgate_quarantined_total";
 /// Job runs, by job and outcome (`ok`, `failed`, `skipped`: another node held the lock).
 pub const JOB_RUNS: &str = "pushgate_job_runs_total";
+
+/// The buckets of [`SEND_SECONDS`], in seconds: from 1 ms to 30 s.
+pub const SEND_SECONDS_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How often [`upkeep`] folds recorded histogram samples into their buckets.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Installs the Prometheus recorder as the process's recorder (send latency with
+/// [`SEND_SECONDS_BUCKETS`]). Run [`upkeep`] beside it.
+pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(SEND_SECONDS.to_owned()),
+            &SEND_SECONDS_BUCKETS,
+        )?
+        .install_recorder()
+}
+
+/// Folds histogram samples into their buckets every [`UPKEEP_EVERY`] until `cancel`: the
+/// installed recorder keeps every sample until then, so a node that sends millions of
+/// notifications between scrapes (or is never scraped) would grow without bound.
+pub async fn upkeep(handle: PrometheusHandle, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = every.tick() => handle.run_upkeep(),
+        }
+    }
+}
 
 /// Records one job run's outcome.
 pub(crate) fn record_job_run(job: &'static str, outcome: &'static str) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use pushgate_dispatch::metrics::{install_prometheus, upkeep};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -24,37 +24,6 @@ pub struct ServeArgs {
     /// Listen here instead of the configuration's `listen` (port 0: any free port).
     #[arg(long, value_name = "ADDRESS")]
     pub listen: Option<SocketAddr>,
-}
-
-/// Installs the Prometheus recorder (send latency in seconds, with buckets from 1 ms).
-pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(pushgate_dispatch::metrics::SEND_SECONDS.to_owned()),
-            &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ],
-        )
-        .context("metrics buckets")?
-        .install_recorder()
-        .context("cannot install the metrics recorder")
-}
-
-/// How often the recorder folds recorded histogram samples into their buckets.
-const METRICS_UPKEEP: Duration = Duration::from_secs(5);
-
-/// Folds histogram samples into their buckets every [`METRICS_UPKEEP`] until `cancel`:
-/// the installed recorder keeps every sample until then, so a node that sends millions
-/// of notifications between scrapes (or is never scraped) would grow without bound.
-async fn metrics_upkeep(handle: PrometheusHandle, cancel: CancellationToken) {
-    let mut every = tokio::time::interval(METRICS_UPKEEP);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = every.tick() => handle.run_upkeep(),
-        }
-    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -82,7 +51,7 @@ async fn signal() {
 
 /// Runs `serve` until a signal.
 pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
-    let metrics = install_metrics()?;
+    let prometheus = install_prometheus().context("cannot install the metrics recorder")?;
     let pushgate = Pushgate::build(config).await?;
     let address = args.listen.unwrap_or(pushgate.config.listen);
     let listener = TcpListener::bind(address)
@@ -101,7 +70,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     info!(listen = %local, node = %pushgate.node, "pushgate serving");
 
     let cancel = CancellationToken::new();
-    tokio::spawn(metrics_upkeep(metrics.clone(), cancel.clone()));
+    tokio::spawn(upkeep(prometheus.clone(), cancel.clone()));
     let on_signal = cancel.clone();
     tokio::spawn(async move {
         signal().await;
@@ -130,7 +99,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     });
     let gauge = tokio::spawn(sample_queue_depth(pushgate.store.clone(), cancel.clone()));
 
-    let state = AppState::new(&pushgate, Some(metrics));
+    let state = AppState::new(&pushgate, Some(prometheus));
     let served = api::run(listener, state, cancel.clone().cancelled_owned()).await;
     cancel.cancel();
     info!("no new work accepted; letting in-flight sends finish");
