@@ -12,10 +12,9 @@
 //! `h2load -n N -c 4 -m 100` on its APNs 200 path, then runs `--runs` deliveries per
 //! backend, each in a fresh child process on a fresh database. A child installs the
 //! Prometheus recorder as `pushgate serve` does, seeds the subscriptions (not timed),
-//! resets its peak RSS, then times the analysis and the
-//! sending, checks that every message ended `Sent`, and reports. Prints one line per run
-//! and the medians: analysis seconds, notifications/s end to end (sending), the ratio to
-//! h2load, and peak RSS.
+//! resets its peak RSS, then times the analysis and the sending, checks that every
+//! message ended `Sent`, and reports. Prints one line per run and the medians: analysis
+//! seconds, notifications/s end to end (sending), the ratio to h2load, and peak RSS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
