@@ -266,6 +266,33 @@ pub fn h2load(n: usize, headers: &[String], body: &Path, url: &str) -> Result<H2
     })
 }
 
+/// Alternates `h2load_runs` reference runs (`reference`, which returns its h2load report)
+/// with `runs` measured runs (`measured`, given the run's number), a reference run first in
+/// each round, so that both see the same shared, noisy machine. Prints each reference run
+/// and returns their rates.
+pub fn alternate<E>(
+    h2load_runs: usize,
+    runs: usize,
+    mut reference: impl FnMut() -> std::result::Result<H2loadReport, E>,
+    mut measured: impl FnMut(usize) -> std::result::Result<(), E>,
+) -> std::result::Result<Vec<f64>, E> {
+    let mut rates = Vec::with_capacity(h2load_runs);
+    for run in 1..=runs.max(h2load_runs) {
+        if run <= h2load_runs {
+            let h2 = reference()?;
+            println!(
+                "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
+                h2.requests_per_sec, h2.succeeded, h2.failed
+            );
+            rates.push(h2.requests_per_sec);
+        }
+        if run <= runs {
+            measured(run)?;
+        }
+    }
+    Ok(rates)
+}
+
 /// Parses h2load's `finished in 1.23s, 162345.67 req/s, ...` and `requests: ...` lines.
 pub fn parse_h2load(text: &str) -> Option<H2loadReport> {
     let finished = text.lines().find(|l| l.starts_with("finished in"))?;

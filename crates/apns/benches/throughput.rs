@@ -95,32 +95,26 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     ];
     let url = format!("{}/3/device/{DEVICE}", mock.apns_url());
     let exe = std::env::current_exe()?;
-    let (mut h2load_rates, mut rates, mut rss) = (Vec::new(), Vec::new(), Vec::new());
-    // h2load and sender runs alternate, so both see the same (shared, noisy) machine.
-    for run in 1..=args.runs.max(args.h2load_runs) {
-        if run <= args.h2load_runs {
-            let h2 = bench::h2load(args.n, &headers, &fx.payload, &url)?;
+    let (mut rates, mut rss) = (Vec::new(), Vec::new());
+    let h2load_rates = bench::alternate(
+        args.h2load_runs,
+        args.runs,
+        || Ok::<_, anyhow::Error>(bench::h2load(args.n, &headers, &fx.payload, &url)?),
+        |run| {
+            let report = sender_run(args, &exe, dir.path(), &mock.apns_url())?;
             println!(
-                "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
-                h2.requests_per_sec, h2.succeeded, h2.failed
+                "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
+                report.rate,
+                report.secs,
+                report.ok,
+                report.failed,
+                report.peak_rss_kib as f64 / 1024.0
             );
-            h2load_rates.push(h2.requests_per_sec);
-        }
-        if run > args.runs {
-            continue;
-        }
-        let report = sender_run(args, &exe, dir.path(), &mock.apns_url())?;
-        println!(
-            "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
-            report.rate,
-            report.secs,
-            report.ok,
-            report.failed,
-            report.peak_rss_kib as f64 / 1024.0
-        );
-        rates.push(report.rate);
-        rss.push(report.peak_rss_kib as f64);
-    }
+            rates.push(report.rate);
+            rss.push(report.peak_rss_kib as f64);
+            Ok(())
+        },
+    )?;
     let reference = bench::median(&h2load_rates).unwrap_or(0.0);
     let rate = bench::median(&rates).unwrap_or(0.0);
     let peak = bench::median(&rss).unwrap_or(0.0) / 1024.0;

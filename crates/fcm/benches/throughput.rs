@@ -169,58 +169,54 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         "content-type: application/json".to_owned(),
     ];
     let exe = std::env::current_exe()?;
-    let (mut h2load_rates, mut rates, mut rss, mut cpu) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rates, mut rss, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     // CPU seconds of the mock while serving h2load and the sender, and of h2load itself.
     let (mut mock_secs_h2load, mut mock_secs_sender, mut h2load_secs) = (0.0, 0.0, 0.0);
-    // h2load and sender runs alternate, so both see the same (shared, noisy) machine.
-    for run in 1..=args.runs.max(args.h2load_runs) {
-        if run <= args.h2load_runs {
+    let h2load_rates = bench::alternate(
+        args.h2load_runs,
+        args.runs,
+        || {
             let (mock_before, h2load_before) =
                 (bench::cpu_secs(&mock_pid)?, bench::children_cpu_secs()?);
             let h2 = bench::h2load(args.n, &headers, &body_file, &send_url)?;
             mock_secs_h2load += bench::cpu_secs(&mock_pid)? - mock_before;
             h2load_secs += bench::children_cpu_secs()? - h2load_before;
+            Ok::<_, anyhow::Error>(h2)
+        },
+        |run| {
+            let mock_before = bench::cpu_secs(&mock_pid)?;
+            let out = Command::new(&exe)
+                .arg("--child")
+                .arg(dir.path())
+                .args(["--fcm-url", &mock.fcm_url()])
+                .args(["--token-url", &mock.oauth_token_url()])
+                .args(["--n", &args.n.to_string()])
+                .args(["--in-flight", &args.in_flight.to_string()])
+                .args(["--connections", &args.connections.to_string()])
+                .args(["--sender-threads", &args.sender_threads.to_string()])
+                .output()?;
+            mock_secs_sender += bench::cpu_secs(&mock_pid)? - mock_before;
+            let line = String::from_utf8_lossy(&out.stdout);
+            let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
+                format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
+            })?;
             println!(
-                "h2load run {run}: {:.0} req/s ({} succeeded, {} failed)",
-                h2.requests_per_sec, h2.succeeded, h2.failed
+                "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
+                report.rate,
+                report.secs,
+                report.ok,
+                report.failed,
+                report.peak_rss_kib as f64 / 1024.0,
             );
-            h2load_rates.push(h2.requests_per_sec);
-        }
-        if run > args.runs {
-            continue;
-        }
-        let mock_before = bench::cpu_secs(&mock_pid)?;
-        let out = Command::new(&exe)
-            .arg("--child")
-            .arg(dir.path())
-            .args(["--fcm-url", &mock.fcm_url()])
-            .args(["--token-url", &mock.oauth_token_url()])
-            .args(["--n", &args.n.to_string()])
-            .args(["--in-flight", &args.in_flight.to_string()])
-            .args(["--connections", &args.connections.to_string()])
-            .args(["--sender-threads", &args.sender_threads.to_string()])
-            .output()?;
-        mock_secs_sender += bench::cpu_secs(&mock_pid)? - mock_before;
-        let line = String::from_utf8_lossy(&out.stdout);
-        let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
-            format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
-        })?;
-        println!(
-            "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
-            report.rate,
-            report.secs,
-            report.ok,
-            report.failed,
-            report.peak_rss_kib as f64 / 1024.0,
-        );
-        if report.failed > 0 {
-            bail!("{} messages failed", report.failed);
-        }
-        rates.push(report.rate);
-        rss.push(report.peak_rss_kib as f64);
-        cpu.push(report.cpu_secs * 1e6 / report.ok.max(1) as f64);
-    }
+            if report.failed > 0 {
+                bail!("{} messages failed", report.failed);
+            }
+            rates.push(report.rate);
+            rss.push(report.peak_rss_kib as f64);
+            cpu.push(report.cpu_secs * 1e6 / report.ok.max(1) as f64);
+            Ok(())
+        },
+    )?;
     let reference = bench::median(&h2load_rates).unwrap_or(0.0);
     let h2load_requests = (args.n * args.h2load_runs.max(1)) as f64;
     let mock_us_h2load = mock_secs_h2load * 1e6 / h2load_requests;
