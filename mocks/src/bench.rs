@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Environment variable naming the `pushgate-mock` binary.
 pub const MOCK_BIN_ENV: &str = "PUSHGATE_MOCK_BIN";
@@ -293,6 +294,52 @@ pub fn alternate<E>(
     Ok(rates)
 }
 
+/// One run of a sender benchmark, as its child process reports it to the parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SenderRun {
+    /// Notifications per second.
+    pub rate: f64,
+    /// Seconds the sending took.
+    pub secs: f64,
+    /// Notifications accepted.
+    pub ok: usize,
+    /// Notifications refused or lost.
+    pub failed: usize,
+    /// The child's peak RSS, in KiB.
+    pub peak_rss_kib: u64,
+    /// CPU time (user + system) of the whole child process.
+    pub cpu_secs: f64,
+}
+
+impl SenderRun {
+    /// The line a benchmark prints for run number `run`.
+    pub fn line(&self, run: usize) -> String {
+        format!(
+            "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
+            self.rate,
+            self.secs,
+            self.ok,
+            self.failed,
+            self.peak_rss_kib as f64 / 1024.0
+        )
+    }
+}
+
+/// Runs `command` (a benchmark's own executable in its child mode) and reads the report
+/// it prints on standard output as one JSON line; what it wrote to standard error goes
+/// into the error if there is no such line.
+pub fn child_report<T: DeserializeOwned>(command: &mut Command) -> Result<T> {
+    let out = command.output().map_err(io("running a benchmark child"))?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim()).map_err(|e| {
+        BenchError::Output(format!(
+            "child run ({}): {e}: {line} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })
+}
+
 /// Parses h2load's `finished in 1.23s, 162345.67 req/s, ...` and `requests: ...` lines.
 pub fn parse_h2load(text: &str) -> Option<H2loadReport> {
     let finished = text.lines().find(|l| l.starts_with("finished in"))?;
@@ -407,6 +454,23 @@ pub fn median(values: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_report_is_read_from_its_json_line_and_a_missing_one_shows_its_stderr() {
+        let run: SenderRun = child_report(Command::new("sh").args([
+            "-c",
+            r#"echo '{"rate":2.0,"secs":1.5,"ok":3,"failed":0,"peak_rss_kib":2048,"cpu_secs":0.25}'"#,
+        ]))
+        .unwrap();
+        assert_eq!(
+            run.line(7),
+            "sender run 7: 2 notifications/s in 1.50s, 3 ok, 0 failed, peak RSS 2.0 MiB"
+        );
+        let error = child_report::<SenderRun>(Command::new("sh").args(["-c", "echo broken >&2"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("broken"), "{error}");
+    }
 
     #[test]
     fn cpu_times_of_this_process_are_read_and_a_missing_process_is_an_error() {

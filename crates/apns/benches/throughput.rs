@@ -23,8 +23,7 @@ use bytes::Bytes;
 use clap::Parser;
 use futures_util::StreamExt;
 use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint, Notification};
-use pushgate_mocks::bench::{self, Fixtures, MockProcess};
-use serde::Deserialize;
+use pushgate_mocks::bench::{self, Fixtures, MockProcess, SenderRun};
 
 /// The one device token every request goes to (as h2load's URL has one).
 const DEVICE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -61,16 +60,6 @@ struct Args {
     bench: bool,
 }
 
-/// One sender run, as the child reports it.
-#[derive(Debug, serde::Serialize, Deserialize)]
-struct RunReport {
-    rate: f64,
-    secs: f64,
-    ok: usize,
-    failed: usize,
-    peak_rss_kib: u64,
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match &args.child {
@@ -102,14 +91,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         || Ok::<_, anyhow::Error>(bench::h2load(args.n, &headers, &fx.payload, &url)?),
         |run| {
             let report = sender_run(args, &exe, dir.path(), &mock.apns_url())?;
-            println!(
-                "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
-                report.rate,
-                report.secs,
-                report.ok,
-                report.failed,
-                report.peak_rss_kib as f64 / 1024.0
-            );
+            println!("{}", report.line(run));
             rates.push(report.rate);
             rss.push(report.peak_rss_kib as f64);
             Ok(())
@@ -132,19 +114,17 @@ fn parent(args: &Args) -> anyhow::Result<()> {
 }
 
 /// One sender run in a fresh child process (this executable with `--child`).
-fn sender_run(args: &Args, exe: &Path, dir: &Path, apns_url: &str) -> anyhow::Result<RunReport> {
-    let out = Command::new(exe)
-        .arg("--child")
-        .arg(dir)
-        .args(["--apns-url", apns_url])
-        .args(["--n", &args.n.to_string()])
-        .args(["--in-flight", &args.in_flight.to_string()])
-        .args(["--connections", &args.connections.to_string()])
-        .args(["--sender-threads", &args.sender_threads.to_string()])
-        .output()?;
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.trim())
-        .with_context(|| format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr)))
+fn sender_run(args: &Args, exe: &Path, dir: &Path, apns_url: &str) -> anyhow::Result<SenderRun> {
+    Ok(bench::child_report(
+        Command::new(exe)
+            .arg("--child")
+            .arg(dir)
+            .args(["--apns-url", apns_url])
+            .args(["--n", &args.n.to_string()])
+            .args(["--in-flight", &args.in_flight.to_string()])
+            .args(["--connections", &args.connections.to_string()])
+            .args(["--sender-threads", &args.sender_threads.to_string()]),
+    )?)
 }
 
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
@@ -195,12 +175,13 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
         }
         (ok, failed, started.elapsed().as_secs_f64())
     });
-    let report = RunReport {
+    let report = SenderRun {
         rate: n as f64 / secs,
         secs,
         ok,
         failed,
         peak_rss_kib: bench::self_peak_rss_kib()?,
+        cpu_secs: bench::cpu_secs("self")?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

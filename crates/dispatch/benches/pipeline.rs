@@ -162,11 +162,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             if args.analysis_only {
                 command.arg("--analysis-only");
             }
-            let out = command.output()?;
-            let line = String::from_utf8_lossy(&out.stdout);
-            let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
-                format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
-            })?;
+            let report: RunReport = bench::child_report(&mut command)?;
             println!(
                 "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification, peak RSS {:.1} MiB",
                 report.analysis_secs,

@@ -24,8 +24,7 @@ use clap::Parser;
 use futures_util::StreamExt;
 use pushgate_fcm::{FcmClient, FcmSettings, Message, MessageContent};
 use pushgate_mocks::ServiceAccount;
-use pushgate_mocks::bench::{self, Fixtures, MockProcess};
-use serde::{Deserialize, Serialize};
+use pushgate_mocks::bench::{self, Fixtures, MockProcess, SenderRun};
 use serde_json::{Value, json};
 
 /// The fixtures' project and account.
@@ -67,18 +66,6 @@ struct Args {
     /// Ignored (cargo bench passes it).
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-/// One sender run, as the child reports it.
-#[derive(Debug, Serialize, Deserialize)]
-struct RunReport {
-    rate: f64,
-    secs: f64,
-    ok: usize,
-    failed: usize,
-    peak_rss_kib: u64,
-    /// CPU time (user + system) of the whole child process.
-    cpu_secs: f64,
 }
 
 /// What every message shares: a typical alert with data and Android options.
@@ -185,29 +172,19 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         },
         |run| {
             let mock_before = bench::cpu_secs(&mock_pid)?;
-            let out = Command::new(&exe)
-                .arg("--child")
-                .arg(dir.path())
-                .args(["--fcm-url", &mock.fcm_url()])
-                .args(["--token-url", &mock.oauth_token_url()])
-                .args(["--n", &args.n.to_string()])
-                .args(["--in-flight", &args.in_flight.to_string()])
-                .args(["--connections", &args.connections.to_string()])
-                .args(["--sender-threads", &args.sender_threads.to_string()])
-                .output()?;
+            let report: SenderRun = bench::child_report(
+                Command::new(&exe)
+                    .arg("--child")
+                    .arg(dir.path())
+                    .args(["--fcm-url", &mock.fcm_url()])
+                    .args(["--token-url", &mock.oauth_token_url()])
+                    .args(["--n", &args.n.to_string()])
+                    .args(["--in-flight", &args.in_flight.to_string()])
+                    .args(["--connections", &args.connections.to_string()])
+                    .args(["--sender-threads", &args.sender_threads.to_string()]),
+            )?;
             mock_secs_sender += bench::cpu_secs(&mock_pid)? - mock_before;
-            let line = String::from_utf8_lossy(&out.stdout);
-            let report: RunReport = serde_json::from_str(line.trim()).with_context(|| {
-                format!("child run: {line} {}", String::from_utf8_lossy(&out.stderr))
-            })?;
-            println!(
-                "sender run {run}: {:.0} notifications/s in {:.2}s, {} ok, {} failed, peak RSS {:.1} MiB",
-                report.rate,
-                report.secs,
-                report.ok,
-                report.failed,
-                report.peak_rss_kib as f64 / 1024.0,
-            );
+            println!("{}", report.line(run));
             if report.failed > 0 {
                 bail!("{} messages failed", report.failed);
             }
@@ -242,7 +219,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One measured run in this process; prints a [`RunReport`] as JSON.
+/// One measured run in this process; prints a [`SenderRun`] as JSON.
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
     // A subscriber at `info` (or `RUST_LOG`), as the server binary has.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -297,7 +274,7 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
         Ok((ok, failed, started.elapsed().as_secs_f64()))
     };
     let (ok, failed, secs) = runtime.block_on(runtime.spawn(run))??;
-    let report = RunReport {
+    let report = SenderRun {
         rate: ok as f64 / secs,
         secs,
         ok,
