@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use crate::Store;
 use crate::error::StoreError;
 use crate::model::{Delivery, DeliveryState, NewDelivery, Target, parse_column};
+use crate::queue::DELIVERY_COMPLETE;
 use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
 
@@ -128,11 +129,10 @@ impl Store {
 
     /// Marks `sending` deliveries whose messages are all final as `done`; returns how many.
     pub async fn finish_complete_deliveries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "UPDATE deliveries SET state = 'done', finished_at = $1 WHERE state = 'sending' \
-             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
-             AND m.status IN ('Pending', 'Retry'))",
-        )
+             AND {DELIVERY_COMPLETE}"
+        ))
         .bind(millis(now))
         .execute(self.writer())
         .await?;

@@ -8,6 +8,19 @@
 //! Retries are claimed message by message (their lease is the message's `lease_owner` and
 //! a `next_attempt_at` moved to the end of the lease).
 //!
+//! Where a delivery's waiting messages are is an invariant of the queue, which lets every
+//! query find them through the (delivery_id, id) index and a partial index on `Retry` rows,
+//! with no index on status for every result to move:
+//! - a `Pending` message past the delivery's `claim_cursor` has never been claimed;
+//! - a `Pending` message up to the cursor lies in a range lease: a claim leases every
+//!   `Pending` message up to the cursor it sets, a takeover keeps the rest of a range as a
+//!   range of its own, and a range is deleted only once none of its messages is `Pending`
+//!   (its holder wrote them all, or a claim found none left);
+//! - a `Retry` message waits for its `next_attempt_at`.
+//!
+//! The completeness of a delivery (`DELIVERY_COMPLETE`), [`Store::expire_messages`] and
+//! [`Store::queue_depth`] read them that way.
+//!
 //! A result is written only by the holder of the message's lease, and only over the attempt
 //! it claimed (`attempts` fences it), so a late worker cannot overwrite a newer attempt.
 //! `attempts` counts the attempts whose result was written. A worker that dies leaves its
@@ -80,6 +93,18 @@ pub struct MessageResult {
     /// and reason stay.
     pub no_answer: bool,
 }
+
+/// The condition on a `deliveries` row that none of its messages waits any more: no
+/// `Retry` message, no `Pending` one past the claim cursor, none in a leased range (the
+/// queue's invariant, in the module doc, says these are all the places a waiting message
+/// can be). The cursor's check comes first: while a delivery is being claimed it fails at
+/// the first message past the cursor, so that the ranges are read only at the end.
+pub(crate) const DELIVERY_COMPLETE: &str = "NOT EXISTS (SELECT 1 FROM messages m \
+    WHERE m.delivery_id = deliveries.id AND m.id > deliveries.claim_cursor AND m.status = 'Pending') \
+    AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id AND m.status = 'Retry') \
+    AND NOT EXISTS (SELECT 1 FROM leases l JOIN messages m ON m.delivery_id = l.delivery_id \
+    AND m.id >= l.first_id AND m.id <= l.last_id \
+    WHERE l.delivery_id = deliveries.id AND m.status = 'Pending')";
 
 /// The error text of a message failed because its validity period ended before it could
 /// be sent (by the pipeline at its attempt, or by [`Store::expire_messages`]).
@@ -298,20 +323,48 @@ impl Store {
     /// Fails the messages of deliveries whose validity period has ended and that are not
     /// in flight (not held by a lease that still runs); the last attempt's outcome and
     /// failure reason stay. Returns how many.
+    ///
+    /// It reads the waiting messages where the queue's invariant puts them: past the claim
+    /// cursor (which then moves to the delivery's last message, nothing being left to
+    /// claim), in ranges whose lease ran out, and due retries.
     pub async fn expire_messages(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'Failed', lease_owner = NULL, updated_at = $1, \
-             error_text = $2 \
-             WHERE status IN ('Pending', 'Retry') AND next_attempt_at <= $1 \
-             AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1) \
-             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = messages.delivery_id \
-               AND messages.id >= l.first_id AND messages.id <= l.last_id AND l.lease_until > $1)",
-        )
+        const EXPIRED: &str =
+            "SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1";
+        const FAIL: &str = "UPDATE messages SET status = 'Failed', lease_owner = NULL, \
+             updated_at = $1, error_text = $2 WHERE id IN ";
+        let never_claimed = format!(
+            "{FAIL}(SELECT m.id FROM deliveries d JOIN messages m ON m.delivery_id = d.id \
+             AND m.id > d.claim_cursor WHERE d.id IN ({EXPIRED}) AND m.status = 'Pending' \
+             AND m.next_attempt_at <= $1)"
+        );
+        let lease_ran_out = format!(
+            "{FAIL}(SELECT m.id FROM leases l JOIN messages m ON m.delivery_id = l.delivery_id \
+             AND m.id >= l.first_id AND m.id <= l.last_id WHERE l.delivery_id IN ({EXPIRED}) \
+             AND l.lease_until <= $1 AND m.status = 'Pending' AND m.next_attempt_at <= $1)"
+        );
+        let retry_due = format!(
+            "{FAIL}(SELECT id FROM messages WHERE status = 'Retry' AND next_attempt_at <= $1 \
+             AND delivery_id IN ({EXPIRED}))"
+        );
+        let mut tx = self.begin_write().await?;
+        let mut failed = 0;
+        for sql in [&never_claimed, &lease_ran_out, &retry_due] {
+            failed += sqlx::query(sql)
+                .bind(millis(now))
+                .bind(VALIDITY_ENDED_TEXT)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        sqlx::query(&format!(
+            "UPDATE deliveries SET claim_cursor = last_message_id \
+             WHERE claim_cursor < last_message_id AND id IN ({EXPIRED})"
+        ))
         .bind(millis(now))
-        .bind(VALIDITY_ENDED_TEXT)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected())
+        tx.commit().await?;
+        Ok(failed)
     }
 
     /// Deletes the leases of finished deliveries (left behind by a node that stopped after
@@ -533,10 +586,7 @@ impl ResultsTx {
                 .bind(millis(now))
                 .push(" WHERE state = 'sending' AND id IN ");
             statement.row(chunk.rows().map(|id| Value::from(*id)));
-            statement.push(
-                " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
-                 AND m.status IN ('Pending', 'Retry'))",
-            );
+            statement.push(" AND ").push(DELIVERY_COMPLETE);
             finished += statement
                 .query()
                 .execute(&mut *self.tx)

@@ -49,6 +49,7 @@ both_backends!(
     results_and_addresses_commit_together_or_not_at_all,
     the_validity_period_fails_waiting_messages_but_not_those_in_flight,
     a_delivery_is_done_when_every_message_is_final,
+    waiting_messages_are_past_the_cursor_in_leased_ranges_or_retries,
     a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
 );
 
@@ -263,6 +264,86 @@ async fn a_delivery_is_done_when_every_message_is_final(store: Store) {
     let done = store.delivery(&delivery.id).await.unwrap().unwrap();
     assert_eq!(done.state, DeliveryState::Done);
     assert_eq!(done.finished_at, Some(t0() + secs(62)));
+}
+
+/// The queue's invariant (module `queue`): a waiting message is past the claim cursor, in
+/// a leased range, or a retry. The queue depth counts those three, the validity period
+/// (quarantine-rules.md, "Retries") fails all but those in a running lease, and the
+/// delivery is done once none is left, whatever lease rows remain.
+async fn waiting_messages_are_past_the_cursor_in_leased_ranges_or_retries(store: Store) {
+    let delivery = queued(&store, &["a1", "a2", "a3", "a4", "a5", "a6"]).await;
+    assert_eq!(store.queue_depth().await.unwrap(), 6, "all past the cursor");
+    // a1, a2: a range whose lease runs out at t0 + 30 s.
+    let ran_out = store.claim("w1", 2, LEASE, t0()).await.unwrap();
+    // a3: answered with a retry at t0 + 60 s; its range's row stays.
+    let retried = store
+        .claim("w2", 1, Duration::from_secs(7200), t0())
+        .await
+        .unwrap();
+    let mut tx = store.begin_results("w2").await.unwrap();
+    let mut retry = sent(&retried[0]);
+    retry.status = MessageStatus::Retry;
+    retry.next_attempt_at = Some(t0() + secs(60));
+    assert_eq!(tx.write_results(&[retry], t0()).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    // a4: in flight until long after the validity period.
+    let in_flight = store
+        .claim("w3", 1, Duration::from_secs(7200), t0())
+        .await
+        .unwrap();
+    let tokens = |claimed: &[Claimed]| claimed.iter().map(|c| c.token.clone()).collect::<Vec<_>>();
+    assert_eq!(tokens(&ran_out), ["a1", "a2"]);
+    assert_eq!(tokens(&retried), ["a3"]);
+    assert_eq!(tokens(&in_flight), ["a4"]);
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        6,
+        "a5, a6 past the cursor"
+    );
+    assert_eq!(store.finish_complete_deliveries(t0()).await.unwrap(), 0);
+
+    let expired_at = delivery.expires_at + secs(1);
+    assert_eq!(
+        store.expire_messages(expired_at).await.unwrap(),
+        5,
+        "a1, a2 (lease ran out), a3 (retry due), a5, a6 (never claimed)"
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 1, "a4 in flight");
+    assert_eq!(store.expire_messages(expired_at).await.unwrap(), 0);
+    assert_eq!(
+        store.finish_complete_deliveries(expired_at).await.unwrap(),
+        0
+    );
+    assert!(
+        store
+            .claim("w4", 10, LEASE, expired_at)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing past the cursor, nothing Pending in the range that ran out"
+    );
+
+    let mut tx = store.begin_results("w3").await.unwrap();
+    assert_eq!(
+        tx.write_results(&[sent(&in_flight[0])], expired_at)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+    assert_eq!(
+        store.finish_complete_deliveries(expired_at).await.unwrap(),
+        1
+    );
+    let summary = store
+        .summary(&store.delivery(&delivery.id).await.unwrap().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.sent, summary.failed, summary.pending, summary.retry),
+        (1, 5, 0, 0)
+    );
 }
 
 /// Claims read their messages as one JSON value and SQLite writes results in statements of
