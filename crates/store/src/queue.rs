@@ -147,6 +147,161 @@ fn claimed_message(row: MessageRow, delivery_id: &str, lease: Lease) -> Claimed 
     }
 }
 
+/// [`Store::claim`] in a transaction of the caller's.
+async fn claim(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    owner: &str,
+    limit: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claimed>, StoreError> {
+    let until = TimeDelta::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .ok_or_else(|| StoreError::Invalid(format!("a lease of {lease:?} is out of range")))?;
+    let skip_locked = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    let mut claimed = Vec::new();
+
+    // Due retries, each leased by its row.
+    let rows = sqlx::query(&format!(
+        "UPDATE messages SET lease_owner = $1, next_attempt_at = $2, updated_at = $3 \
+         WHERE id IN (SELECT id FROM messages WHERE status = 'Retry' AND next_attempt_at <= $3 \
+         ORDER BY next_attempt_at LIMIT $4{skip_locked}) \
+         RETURNING id, delivery_id, token, attempts"
+    ))
+    .bind(owner)
+    .bind(millis(until))
+    .bind(millis(now))
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &rows {
+        let delivery: String = row.try_get("delivery_id")?;
+        let message = (
+            row.try_get("id")?,
+            row.try_get("token")?,
+            row.try_get("attempts")?,
+        );
+        claimed.push(claimed_message(message, &delivery, Lease::Message));
+    }
+
+    // Ranges whose holder did not finish in time.
+    while (claimed.len() as i64) < limit {
+        let expired = sqlx::query(&format!(
+            "SELECT id, delivery_id, first_id, last_id FROM leases WHERE lease_until <= $1 \
+             ORDER BY lease_until LIMIT 1{skip_locked}"
+        ))
+        .bind(millis(now))
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(expired) = expired else { break };
+        let lease_id: i64 = expired.try_get("id")?;
+        let delivery: String = expired.try_get("delivery_id")?;
+        let (first, last): (i64, i64) = (expired.try_get("first_id")?, expired.try_get("last_id")?);
+        let room = limit - claimed.len() as i64;
+        let json: String = sqlx::query_scalar(&as_json_array(
+            dialect,
+            "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
+             AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4",
+        ))
+        .bind(&delivery)
+        .bind(first)
+        .bind(last)
+        .bind(room + 1)
+        .fetch_one(&mut **tx)
+        .await?;
+        let mut rows = message_rows(&json)?;
+        if rows.is_empty() {
+            sqlx::query("DELETE FROM leases WHERE id = $1")
+                .bind(lease_id)
+                .execute(&mut **tx)
+                .await?;
+            continue;
+        }
+        let more = rows.len() as i64 > room;
+        rows.truncate(room as usize);
+        let taken_last = rows[rows.len() - 1].0;
+        if more {
+            // More than there is room for: the rest stays an expired range of its own.
+            sqlx::query(
+                "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
+                 SELECT delivery_id, $2, last_id, owner, lease_until FROM leases WHERE id = $1",
+            )
+            .bind(lease_id)
+            .bind(taken_last + 1)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("UPDATE leases SET owner = $2, lease_until = $3, last_id = $4 WHERE id = $1")
+            .bind(lease_id)
+            .bind(owner)
+            .bind(millis(until))
+            .bind(taken_last)
+            .execute(&mut **tx)
+            .await?;
+        for row in rows {
+            claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
+        }
+    }
+
+    // New ranges of first attempts, oldest delivery first.
+    while (claimed.len() as i64) < limit {
+        let next = sqlx::query(&format!(
+            "SELECT id, claim_cursor, last_message_id FROM deliveries \
+             WHERE state = 'sending' AND claim_cursor < last_message_id \
+             ORDER BY created_at, id LIMIT 1{skip_locked}"
+        ))
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(next) = next else { break };
+        let delivery: String = next.try_get("id")?;
+        let cursor: i64 = next.try_get("claim_cursor")?;
+        let json: String = sqlx::query_scalar(&as_json_array(
+            dialect,
+            "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
+             AND id > $2 ORDER BY id LIMIT $3",
+        ))
+        .bind(&delivery)
+        .bind(cursor)
+        .bind(limit - claimed.len() as i64)
+        .fetch_one(&mut **tx)
+        .await?;
+        let rows = message_rows(&json)?;
+        let Some(last_row) = rows.last() else {
+            sqlx::query("UPDATE deliveries SET claim_cursor = last_message_id WHERE id = $1")
+                .bind(&delivery)
+                .execute(&mut **tx)
+                .await?;
+            continue;
+        };
+        let last = last_row.0;
+        let lease_id: i64 = sqlx::query_scalar(
+            "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(&delivery)
+        .bind(cursor + 1)
+        .bind(last)
+        .bind(owner)
+        .bind(millis(until))
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE deliveries SET claim_cursor = $2 WHERE id = $1")
+            .bind(&delivery)
+            .bind(last)
+            .execute(&mut **tx)
+            .await?;
+        for row in rows {
+            claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
+        }
+    }
+    Ok(claimed)
+}
+
 impl Store {
     /// Claims up to `limit` due messages for `owner`, each leased for `lease`: due retries
     /// first, then ranges whose lease ran out, then new ranges of first attempts.
@@ -160,153 +315,8 @@ impl Store {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let until = TimeDelta::from_std(lease)
-            .ok()
-            .and_then(|lease| now.checked_add_signed(lease))
-            .ok_or_else(|| StoreError::Invalid(format!("a lease of {lease:?} is out of range")))?;
-        let skip_locked = match self.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
         let mut tx = self.begin_write().await?;
-        let mut claimed = Vec::new();
-
-        // Due retries, each leased by its row.
-        let rows = sqlx::query(&format!(
-            "UPDATE messages SET lease_owner = $1, next_attempt_at = $2, updated_at = $3 \
-             WHERE id IN (SELECT id FROM messages WHERE status = 'Retry' AND next_attempt_at <= $3 \
-             ORDER BY next_attempt_at LIMIT $4{skip_locked}) \
-             RETURNING id, delivery_id, token, attempts"
-        ))
-        .bind(owner)
-        .bind(millis(until))
-        .bind(millis(now))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            let delivery: String = row.try_get("delivery_id")?;
-            let message = (
-                row.try_get("id")?,
-                row.try_get("token")?,
-                row.try_get("attempts")?,
-            );
-            claimed.push(claimed_message(message, &delivery, Lease::Message));
-        }
-
-        // Ranges whose holder did not finish in time.
-        while (claimed.len() as i64) < limit {
-            let expired = sqlx::query(&format!(
-                "SELECT id, delivery_id, first_id, last_id FROM leases WHERE lease_until <= $1 \
-                 ORDER BY lease_until LIMIT 1{skip_locked}"
-            ))
-            .bind(millis(now))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(expired) = expired else { break };
-            let lease_id: i64 = expired.try_get("id")?;
-            let delivery: String = expired.try_get("delivery_id")?;
-            let (first, last): (i64, i64) =
-                (expired.try_get("first_id")?, expired.try_get("last_id")?);
-            let room = limit - claimed.len() as i64;
-            let json: String = sqlx::query_scalar(&as_json_array(
-                self.dialect(),
-                "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
-                 AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4",
-            ))
-            .bind(&delivery)
-            .bind(first)
-            .bind(last)
-            .bind(room + 1)
-            .fetch_one(&mut *tx)
-            .await?;
-            let mut rows = message_rows(&json)?;
-            if rows.is_empty() {
-                sqlx::query("DELETE FROM leases WHERE id = $1")
-                    .bind(lease_id)
-                    .execute(&mut *tx)
-                    .await?;
-                continue;
-            }
-            let more = rows.len() as i64 > room;
-            rows.truncate(room as usize);
-            let taken_last = rows[rows.len() - 1].0;
-            if more {
-                // More than there is room for: the rest stays an expired range of its own.
-                sqlx::query(
-                    "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
-                     SELECT delivery_id, $2, last_id, owner, lease_until FROM leases WHERE id = $1",
-                )
-                .bind(lease_id)
-                .bind(taken_last + 1)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(
-                "UPDATE leases SET owner = $2, lease_until = $3, last_id = $4 WHERE id = $1",
-            )
-            .bind(lease_id)
-            .bind(owner)
-            .bind(millis(until))
-            .bind(taken_last)
-            .execute(&mut *tx)
-            .await?;
-            for row in rows {
-                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
-            }
-        }
-
-        // New ranges of first attempts, oldest delivery first.
-        while (claimed.len() as i64) < limit {
-            let next = sqlx::query(&format!(
-                "SELECT id, claim_cursor, last_message_id FROM deliveries \
-                 WHERE state = 'sending' AND claim_cursor < last_message_id \
-                 ORDER BY created_at, id LIMIT 1{skip_locked}"
-            ))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(next) = next else { break };
-            let delivery: String = next.try_get("id")?;
-            let cursor: i64 = next.try_get("claim_cursor")?;
-            let json: String = sqlx::query_scalar(&as_json_array(
-                self.dialect(),
-                "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
-                 AND id > $2 ORDER BY id LIMIT $3",
-            ))
-            .bind(&delivery)
-            .bind(cursor)
-            .bind(limit - claimed.len() as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-            let rows = message_rows(&json)?;
-            let Some(last_row) = rows.last() else {
-                sqlx::query("UPDATE deliveries SET claim_cursor = last_message_id WHERE id = $1")
-                    .bind(&delivery)
-                    .execute(&mut *tx)
-                    .await?;
-                continue;
-            };
-            let last = last_row.0;
-            let lease_id: i64 = sqlx::query_scalar(
-                "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(&delivery)
-            .bind(cursor + 1)
-            .bind(last)
-            .bind(owner)
-            .bind(millis(until))
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE deliveries SET claim_cursor = $2 WHERE id = $1")
-                .bind(&delivery)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
-            for row in rows {
-                claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
-            }
-        }
+        let claimed = claim(&mut tx, self.dialect(), owner, limit, lease, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -608,6 +618,18 @@ impl ResultsTx {
             statement.query().execute(&mut *self.tx).await?;
         }
         Ok(())
+    }
+
+    /// Claims up to `limit` due messages for this owner, as [`Store::claim`] does, in this
+    /// transaction: a node that has just written a batch's results takes the next messages
+    /// without waiting for the write connection again.
+    pub async fn claim(
+        &mut self,
+        limit: i64,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        claim(&mut self.tx, self.dialect, &self.owner, limit, lease, now).await
     }
 
     /// Commits everything written in this transaction.

@@ -50,6 +50,7 @@ both_backends!(
     the_validity_period_fails_waiting_messages_but_not_those_in_flight,
     a_delivery_is_done_when_every_message_is_final,
     waiting_messages_are_past_the_cursor_in_leased_ranges_or_retries,
+    a_results_transaction_claims_the_next_messages_with_its_results_or_not_at_all,
     a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
 );
 
@@ -344,6 +345,45 @@ async fn waiting_messages_are_past_the_cursor_in_leased_ranges_or_retries(store:
         (summary.sent, summary.failed, summary.pending, summary.retry),
         (1, 5, 0, 0)
     );
+}
+
+/// The pipeline's writer claims the next messages in the transaction that writes a batch's
+/// results: both are committed together, or neither.
+async fn a_results_transaction_claims_the_next_messages_with_its_results_or_not_at_all(
+    store: Store,
+) {
+    queued(&store, &["a1", "a2", "a3", "a4"]).await;
+    let first = store.claim("w1", 2, LEASE, t0()).await.unwrap();
+    let results: Vec<MessageResult> = first.iter().map(sent).collect();
+    let tokens = |claimed: &[Claimed]| claimed.iter().map(|c| c.token.clone()).collect::<Vec<_>>();
+
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 2);
+    assert_eq!(
+        tokens(&tx.claim(2, LEASE, t0()).await.unwrap()),
+        ["a3", "a4"]
+    );
+    drop(tx);
+    assert_eq!(store.queue_depth().await.unwrap(), 4, "neither written");
+
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 2);
+    let next = tx.claim(10, LEASE, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(tokens(&next), ["a3", "a4"]);
+    assert!(
+        next.iter()
+            .all(|c| c.attempts == 1 && matches!(c.lease, Lease::Range(_)))
+    );
+    assert!(
+        store.claim("w2", 10, LEASE, t0()).await.unwrap().is_empty(),
+        "w1 holds them"
+    );
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let results: Vec<MessageResult> = next.iter().map(sent).collect();
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 2);
+    tx.commit().await.unwrap();
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
 }
 
 /// Claims read their messages as one JSON value and SQLite writes results in statements of
