@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use crate::clock::Clock;
 use crate::error::DispatchError;
 use crate::notification::Notification;
-use crate::record::{Attempt, Done, write_batch};
+use crate::record::{Attempt, Done, Written, write_batch};
 use crate::sender::{PrepareError, Prepared, SendReport, Sender};
 
 /// How the pipeline claims, sends and writes.
@@ -173,7 +173,7 @@ impl Pipeline {
         let batch: Vec<Done> = attempts.collect().await;
         let handled = batch.len();
         if handled > 0 {
-            write_batch(inner, batch)
+            write_batch(inner, batch, 0)
                 .await
                 .map_err(|(error, _)| error)?;
         }
@@ -183,6 +183,10 @@ impl Pipeline {
 
     /// Runs until `cancel` fires: claims while there is room in flight, sends each claimed
     /// batch's messages side by side in a task of its own, and writes results in batches.
+    /// The transaction that writes a batch's results also claims as many messages as the
+    /// batch held places in flight, and hands them its places: under load the next
+    /// messages go out as soon as results are written, without waiting for the write
+    /// connection a second time. The claim loop takes whatever places are left over.
     /// On cancel it stops claiming, lets in-flight sends finish (at most
     /// `drain_timeout_secs`) and writes their results; whatever is left is claimed again by
     /// someone once its lease runs out.
@@ -190,7 +194,12 @@ impl Pipeline {
         let inner = self.inner.clone();
         let permits = Arc::new(Semaphore::new(inner.config.max_in_flight.max(1)));
         let (results, receiver) = mpsc::channel::<Done>(inner.config.max_in_flight.max(1));
-        let writer = tokio::spawn(writer(inner.clone(), receiver));
+        let writer = tokio::spawn(writer(
+            inner.clone(),
+            receiver,
+            results.clone(),
+            cancel.clone(),
+        ));
         let mut last_maintenance = Instant::now();
         info!(owner = %inner.owner, "send pipeline started");
         while !cancel.is_cancelled() {
@@ -238,22 +247,7 @@ impl Pipeline {
                 continue;
             }
             held.truncate(claimed.len());
-            inner.hold(&claimed);
-            let batch = inner.ready(claimed, held).await;
-            // One task per claimed batch, its attempts polled side by side: each result
-            // goes to the writer as soon as it is in, without a task per message.
-            let inner = inner.clone();
-            let results = results.clone();
-            tokio::spawn(async move {
-                let mut attempts: FuturesUnordered<_> = batch
-                    .into_iter()
-                    .map(|(message, entry, permit)| inner.attempt(message, entry, permit))
-                    .collect();
-                while let Some(done) = attempts.next().await {
-                    // A closed channel means the writer stopped: the lease brings it back.
-                    let _ = results.send(done).await;
-                }
-            });
+            inner.launch(claimed, held, &results).await;
         }
         drop(results);
         let drain = Duration::from_secs(inner.config.drain_timeout_secs);
@@ -271,6 +265,31 @@ impl Pipeline {
 impl Inner {
     pub(crate) fn lease(&self) -> Duration {
         Duration::from_secs(self.config.lease_secs)
+    }
+
+    /// Sends claimed messages, each holding one of `permits` (as many), in a task of their
+    /// own, their attempts polled side by side: each result goes to the writer as soon as
+    /// it is in, without a task per message.
+    async fn launch(
+        self: &Arc<Self>,
+        claimed: Vec<Claimed>,
+        permits: Vec<OwnedSemaphorePermit>,
+        results: &mpsc::Sender<Done>,
+    ) {
+        self.hold(&claimed);
+        let batch = self.ready(claimed, permits).await;
+        let inner = self.clone();
+        let results = results.clone();
+        tokio::spawn(async move {
+            let mut attempts: FuturesUnordered<_> = batch
+                .into_iter()
+                .map(|(message, entry, permit)| inner.attempt(message, entry, permit))
+                .collect();
+            while let Some(done) = attempts.next().await {
+                // A closed channel means the writer stopped: the lease brings it back.
+                let _ = results.send(done).await;
+            }
+        });
     }
 
     /// Counts the claimed messages of each range lease.
@@ -391,19 +410,38 @@ impl Inner {
             entry,
             attempt,
             elapsed: started.elapsed(),
-            _permit: permit,
+            permit,
         }
     }
 }
 
 /// Collects results and writes them in batches until every sender of results is gone.
-async fn writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Done>) {
+/// Until `cancel` fires, each batch's transaction also claims the next messages, which
+/// take the batch's places in flight and are sent through `relaunch`; then the writer lets
+/// go of `relaunch` and writes what is still in flight.
+async fn writer(
+    inner: Arc<Inner>,
+    mut receiver: mpsc::Receiver<Done>,
+    relaunch: mpsc::Sender<Done>,
+    cancel: CancellationToken,
+) {
     let interval = Duration::from_millis(inner.config.write_interval_ms);
     let batch_size = inner.config.write_batch.max(1);
+    let mut relaunch = Some(relaunch);
     let mut batch = Vec::with_capacity(batch_size);
-    // Whatever is waiting is taken at once; only a short batch waits (one timer per wait,
-    // not per result) for more to share its transaction.
-    while receiver.recv_many(&mut batch, batch_size).await > 0 {
+    loop {
+        // Whatever is waiting is taken at once; only a short batch waits (one timer per
+        // wait, not per result) for more to share its transaction.
+        let received = tokio::select! {
+            received = receiver.recv_many(&mut batch, batch_size) => received,
+            () = cancel.cancelled(), if relaunch.is_some() => {
+                relaunch = None;
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         let deadline = tokio::time::Instant::now() + interval;
         while batch.len() < batch_size {
             let room = batch_size - batch.len();
@@ -412,10 +450,14 @@ async fn writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Done>) {
                 Ok(_) => {}
             }
         }
+        if cancel.is_cancelled() {
+            relaunch = None;
+        }
+        let claim = if relaunch.is_some() { batch.len() } else { 0 };
         let mut pause = Duration::from_millis(100);
-        loop {
-            match write_batch(&inner, std::mem::take(&mut batch)).await {
-                Ok(()) => break,
+        let written = loop {
+            match write_batch(&inner, std::mem::take(&mut batch), claim).await {
+                Ok(written) => break written,
                 Err((error, returned)) => {
                     // The database is unavailable: keep the results (their permits hold the
                     // claim loop back) and try again.
@@ -425,6 +467,15 @@ async fn writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Done>) {
                     pause = (pause * 2).min(Duration::from_secs(10));
                 }
             }
+        };
+        let Written {
+            claimed,
+            mut permits,
+        } = written;
+        // The places the claim did not fill go back to the claim loop.
+        permits.truncate(claimed.len());
+        if let (Some(relaunch), false) = (&relaunch, claimed.is_empty()) {
+            inner.launch(claimed, permits, relaunch).await;
         }
     }
 }

@@ -33,22 +33,35 @@ pub(crate) struct Done {
     pub(crate) entry: Arc<DeliveryEntry>,
     pub(crate) attempt: Attempt,
     pub(crate) elapsed: Duration,
-    pub(crate) _permit: OwnedSemaphorePermit,
+    pub(crate) permit: OwnedSemaphorePermit,
 }
 
-/// Writes a batch in one transaction. On a database error the batch comes back with it,
-/// so that the caller can try again.
+/// A written batch: the messages claimed in its transaction, and its permits, which the
+/// caller hands on to those messages or drops.
+pub(crate) struct Written {
+    pub(crate) claimed: Vec<Claimed>,
+    pub(crate) permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// Writes a batch in one transaction and, in the same transaction, claims up to `claim`
+/// due messages (so that the places in flight its results free are taken again without a
+/// transaction of their own). On a database error the batch comes back with it, so that
+/// the caller can try again.
 pub(crate) async fn write_batch(
     inner: &Inner,
     batch: Vec<Done>,
-) -> Result<(), (DispatchError, Vec<Done>)> {
-    match write(inner, &batch).await {
-        Ok(()) => Ok(()),
+    claim: usize,
+) -> Result<Written, (DispatchError, Vec<Done>)> {
+    match write(inner, &batch, claim).await {
+        Ok(claimed) => Ok(Written {
+            claimed,
+            permits: batch.into_iter().map(|done| done.permit).collect(),
+        }),
         Err(error) => Err((error, batch)),
     }
 }
 
-async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
+async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claimed>, DispatchError> {
     let now = inner.clock.now();
     let mut tx = inner.store.begin_results(&inner.owner).await?;
 
@@ -180,6 +193,11 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
     deliveries.sort_unstable();
     deliveries.dedup();
     tx.finish_deliveries(&deliveries, now).await?;
+    let claimed = if claim > 0 {
+        tx.claim(claim as i64, inner.lease(), now).await?
+    } else {
+        Vec::new()
+    };
     tx.commit().await?;
 
     let mut held = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
@@ -191,7 +209,7 @@ async fn write(inner: &Inner, batch: &[Done]) -> Result<(), DispatchError> {
             }
         }
     }
-    Ok(())
+    Ok(claimed)
 }
 
 /// A final failure that has no provider answer behind it (the last attempt's outcome and
