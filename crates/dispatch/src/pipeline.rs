@@ -32,7 +32,8 @@ use crate::sender::{PrepareError, Prepared, SendReport, Sender};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Messages claimed at a time.
+    /// Messages the claim loop claims at a time. Under load most messages are claimed in
+    /// the results transactions instead, as many as each batch frees.
     pub claim_batch: usize,
     /// Messages in flight at most (sent or waiting to be written); bounds memory.
     pub max_in_flight: usize,
