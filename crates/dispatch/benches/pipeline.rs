@@ -11,9 +11,9 @@
 //! Starts `pushgate-mock` once (one tokio worker, its request log off), measures
 //! `h2load -n N -c 4 -m 100` on its APNs 200 path, then runs `--runs` deliveries per
 //! backend, each in a fresh child process on a fresh database. A child installs the
-//! Prometheus recorder as `pushgate serve` does, seeds the subscriptions (not timed),
-//! resets its peak RSS, then times the analysis and the sending, checks that every
-//! message ended `Sent`, and reports. Prints one line per run and the medians: analysis
+//! Prometheus recorder and checkpoints SQLite's write-ahead log as `pushgate serve` does,
+//! seeds the subscriptions (not timed), resets its peak RSS, then times the analysis and
+//! the sending, checks that every message ended `Sent`, and reports. Prints one line per run and the medians: analysis
 //! seconds, notifications/s end to end (sending), the ratio to h2load, and peak RSS.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ use clap::Parser;
 use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint};
 use pushgate_dispatch::analysis::Analyzer;
 use pushgate_dispatch::clock::SystemClock;
+use pushgate_dispatch::jobs::checkpoint_wal;
 use pushgate_dispatch::notification::Notification;
 use pushgate_dispatch::pipeline::{Pipeline, PipelineConfig};
 use pushgate_dispatch::providers::ApnsSender;
@@ -225,6 +226,10 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         other => bail!("--backend {other:?}: use sqlite, postgres or both"),
     };
     let store = db.store.clone();
+    // As `pushgate serve` does: the write-ahead log checkpointed off the write connection.
+    let checkpoints = CancellationToken::new();
+    let _stop_checkpoints = checkpoints.clone().drop_guard();
+    tokio::spawn(checkpoint_wal(store.clone(), checkpoints));
     let now = Utc::now();
     store
         .upsert_app(

@@ -250,3 +250,25 @@ impl Jobs {
         }
     }
 }
+
+/// How often [`checkpoint_wal`] checkpoints.
+pub const WAL_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// On SQLite, checkpoints the write-ahead log every [`WAL_CHECKPOINT_EVERY`] from a read
+/// connection until `cancel` ([`Store::checkpoint`]), so that the write connection, which
+/// every claim and every batch of results goes through, does not do it in its commits.
+/// Returns at once on PostgreSQL.
+pub async fn checkpoint_wal(store: Store, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(WAL_CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = every.tick() => match store.checkpoint().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(error) => warn!(%error, "checkpointing the write-ahead log failed"),
+            },
+        }
+    }
+}

@@ -49,11 +49,27 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 pub use error::StoreError;
 pub use model::*;
 pub use time::{from_millis, millis};
+
+/// Pages of SQLite's write-ahead log (4 KiB each) past which the write connection copies
+/// the log into the database file itself, at the end of a commit (SQLite's default is
+/// 1,000). Below it [`Store::checkpoint`], which `pushgate serve` runs every second, does
+/// that work from a read connection, off the one write connection's path; the bound keeps
+/// the log from growing without it.
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// What a SQLite checkpoint found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// Frames in the write-ahead log.
+    pub log_frames: i64,
+    /// Frames of it now in the database file.
+    pub checkpointed_frames: i64,
+}
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,8 +183,12 @@ impl Store {
                     if dialect == Dialect::Sqlite {
                         connection
                             .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                format!(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                     PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
+                                )
+                                .as_str(),
                             )
                             .await?;
                     }
@@ -198,6 +218,23 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// On SQLite, copies what it can of the write-ahead log into the database file from a
+    /// read connection (a `PASSIVE` checkpoint: it waits for no one and no one waits for
+    /// it), so that the write connection seldom has to (see [`WAL_AUTOCHECKPOINT_PAGES`]).
+    /// `None` on PostgreSQL, which has nothing of the kind to do.
+    pub async fn checkpoint(&self) -> Result<Option<WalCheckpoint>, StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(None);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(WalCheckpoint {
+            log_frames: row.try_get(1)?,
+            checkpointed_frames: row.try_get(2)?,
+        }))
     }
 
     /// Closes every connection; later calls fail.

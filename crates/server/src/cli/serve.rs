@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use pushgate_dispatch::jobs::checkpoint_wal;
 use pushgate_dispatch::metrics::{install_prometheus, upkeep};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +99,7 @@ pub async fn run(config: Config, args: ServeArgs) -> anyhow::Result<()> {
         async move { jobs.run_scheduler(schedule, cancel).await }
     });
     let gauge = tokio::spawn(sample_queue_depth(pushgate.store.clone(), cancel.clone()));
+    tokio::spawn(checkpoint_wal(pushgate.store.clone(), cancel.clone()));
 
     let state = AppState::new(&pushgate, Some(prometheus));
     let served = api::run(listener, state, cancel.clone().cancelled_owned()).await;

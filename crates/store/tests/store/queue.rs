@@ -6,7 +6,9 @@ use std::time::Duration;
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use pushgate_quarantine::{AddressState, AddressStatus};
 use pushgate_store::queue::{Claimed, Lease, MessageResult};
-use pushgate_store::{Address, DeliveryState, Page, Store, Target, reports::MessageFilter};
+use pushgate_store::{
+    Address, DeliveryState, Dialect, Page, Store, Target, reports::MessageFilter,
+};
 
 use crate::analysis::analyzed;
 use crate::both_backends;
@@ -51,6 +53,7 @@ both_backends!(
     a_delivery_is_done_when_every_message_is_final,
     waiting_messages_are_past_the_cursor_in_leased_ranges_or_retries,
     a_results_transaction_claims_the_next_messages_with_its_results_or_not_at_all,
+    a_checkpoint_copies_the_whole_write_ahead_log_into_the_database_file,
     a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
 );
 
@@ -384,6 +387,21 @@ async fn a_results_transaction_claims_the_next_messages_with_its_results_or_not_
     assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 2);
     tx.commit().await.unwrap();
     assert_eq!(store.queue_depth().await.unwrap(), 0);
+}
+
+/// SQLite's write-ahead log is checkpointed from a read connection, off the write
+/// connection's path; PostgreSQL has nothing of the kind to do.
+async fn a_checkpoint_copies_the_whole_write_ahead_log_into_the_database_file(store: Store) {
+    queued(&store, &["a1", "a2", "a3"]).await;
+    let checkpoint = store.checkpoint().await.unwrap();
+    match store.dialect() {
+        Dialect::Sqlite => {
+            let checkpoint = checkpoint.expect("SQLite checkpoints");
+            assert!(checkpoint.log_frames > 0, "{checkpoint:?}");
+            assert_eq!(checkpoint.checkpointed_frames, checkpoint.log_frames);
+        }
+        Dialect::Postgres => assert_eq!(checkpoint, None),
+    }
 }
 
 /// Claims read their messages as one JSON value and SQLite writes results in statements of
