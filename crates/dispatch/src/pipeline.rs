@@ -16,7 +16,7 @@ use futures_util::stream::FuturesUnordered;
 use pushgate_outcome::{MessageStatus, OutcomeId};
 use pushgate_quarantine::QuarantinePolicy;
 use pushgate_store::queue::{Claimed, Lease};
-use pushgate_store::{Platform, Store};
+use pushgate_store::{Dialect, Platform, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -32,8 +32,8 @@ use crate::sender::{PrepareError, Prepared, SendReport, Sender};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Messages the claim loop claims at a time. Under load most messages are claimed in
-    /// the results transactions instead, as many as each batch frees.
+    /// Messages the claim loop claims at a time. On SQLite, under load, most messages are
+    /// claimed in the results transactions instead, as many as each batch frees.
     pub claim_batch: usize,
     /// Messages in flight at most (sent or waiting to be written); bounds memory.
     pub max_in_flight: usize,
@@ -184,10 +184,11 @@ impl Pipeline {
 
     /// Runs until `cancel` fires: claims while there is room in flight, sends each claimed
     /// batch's messages side by side in a task of its own, and writes results in batches.
-    /// The transaction that writes a batch's results also claims as many messages as the
-    /// batch held places in flight, and hands them its places: under load the next
-    /// messages go out as soon as results are written, without waiting for the write
-    /// connection a second time. The claim loop takes whatever places are left over.
+    /// On SQLite the transaction that writes a batch's results also claims as many
+    /// messages as the batch held places in flight, and hands them its places: under load
+    /// the next messages go out as soon as results are written, without waiting for the
+    /// one write connection a second time. The claim loop takes whatever places are left
+    /// over (on PostgreSQL, all of them).
     /// On cancel it stops claiming, lets in-flight sends finish (at most
     /// `drain_timeout_secs`) and writes their results; whatever is left is claimed again by
     /// someone once its lease runs out.
@@ -291,6 +292,13 @@ impl Inner {
                 let _ = results.send(done).await;
             }
         });
+    }
+
+    /// Whether the results transactions claim the next messages: on SQLite, where a claim
+    /// of its own would wait for the one write connection while results hold it. On
+    /// PostgreSQL claims run beside the results transactions on connections of their own.
+    fn claims_with_results(&self) -> bool {
+        self.store.dialect() == Dialect::Sqlite
     }
 
     /// Counts the claimed messages of each range lease.
@@ -417,9 +425,9 @@ impl Inner {
 }
 
 /// Collects results and writes them in batches until every sender of results is gone.
-/// Until `cancel` fires, each batch's transaction also claims the next messages, which
-/// take the batch's places in flight and are sent through `relaunch`; then the writer lets
-/// go of `relaunch` and writes what is still in flight.
+/// Until `cancel` fires, each batch's transaction on SQLite also claims the next messages,
+/// which take the batch's places in flight and are sent through `relaunch`; then the
+/// writer lets go of `relaunch` and writes what is still in flight.
 async fn writer(
     inner: Arc<Inner>,
     mut receiver: mpsc::Receiver<Done>,
@@ -454,7 +462,11 @@ async fn writer(
         if cancel.is_cancelled() {
             relaunch = None;
         }
-        let claim = if relaunch.is_some() { batch.len() } else { 0 };
+        let claim = if relaunch.is_some() && inner.claims_with_results() {
+            batch.len()
+        } else {
+            0
+        };
         let mut pause = Duration::from_millis(100);
         let written = loop {
             match write_batch(&inner, std::mem::take(&mut batch), claim).await {
