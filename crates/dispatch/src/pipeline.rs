@@ -487,7 +487,9 @@ async fn writer(
         } = written;
         // The places the claim did not fill go back to the claim loop.
         permits.truncate(claimed.len());
-        if let (Some(relaunch), false) = (&relaunch, claimed.is_empty()) {
+        if let Some(relaunch) = &relaunch
+            && !claimed.is_empty()
+        {
             inner.launch(claimed, permits, relaunch).await;
         }
     }
