@@ -1,6 +1,7 @@
 //! The scheduled jobs: the opt-out sweep (every 6 hours) and the daily cleanup, run by a
 //! scheduler that sleeps until the next deadline; with PostgreSQL, one node at a time.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, every};
 use crate::error::DispatchError;
 
 /// How often each job runs.
@@ -259,16 +260,15 @@ pub const WAL_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// every claim and every batch of results goes through, does not do it in its commits.
 /// Returns at once on PostgreSQL.
 pub async fn checkpoint_wal(store: Store, cancel: CancellationToken) {
-    let mut every = tokio::time::interval(WAL_CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = every.tick() => match store.checkpoint().await {
-                Ok(Some(_)) => {}
-                Ok(None) => return,
-                Err(error) => warn!(%error, "checkpointing the write-ahead log failed"),
-            },
+    every(WAL_CHECKPOINT_EVERY, &cancel, || async {
+        match store.checkpoint().await {
+            Ok(Some(_)) => ControlFlow::Continue(()),
+            Ok(None) => ControlFlow::Break(()),
+            Err(error) => {
+                warn!(%error, "checkpointing the write-ahead log failed");
+                ControlFlow::Continue(())
+            }
         }
-    }
+    })
+    .await;
 }

@@ -17,7 +17,7 @@
 //!   address states in one transaction (`record` does the writing).
 //! - [`metrics`]: the names of the metrics it records.
 //! - [`jobs`]: the opt-out sweep, the cleanup, and their scheduler.
-//! - [`clock`]: where the time comes from.
+//! - [`clock`]: where the time comes from, and the loop of periodic chores.
 //! - [`error`](mod@error): [`DispatchError`].
 
 pub mod analysis;

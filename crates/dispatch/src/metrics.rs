@@ -2,11 +2,14 @@
 //! (Prometheus, [`install_prometheus`]) and these become visible; without one they cost
 //! almost nothing.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use pushgate_store::Platform;
 use tokio_util::sync::CancellationToken;
+
+use crate::clock::every;
 
 /// Sends by app, platform and outcome row id (`ok` for an accepted message without a row).
 pub const SENDS: &str = "pushgate_sends_total";
@@ -40,14 +43,11 @@ pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
 /// installed recorder keeps every sample until then, so a node that sends millions of
 /// notifications between scrapes (or is never scraped) would grow without bound.
 pub async fn upkeep(handle: PrometheusHandle, cancel: CancellationToken) {
-    let mut every = tokio::time::interval(UPKEEP_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = every.tick() => handle.run_upkeep(),
-        }
-    }
+    every(UPKEEP_EVERY, &cancel, || {
+        handle.run_upkeep();
+        std::future::ready(ControlFlow::Continue(()))
+    })
+    .await;
 }
 
 /// Records one job run's outcome.
