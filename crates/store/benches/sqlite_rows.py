@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""SQLite's own cost of writing results and reading reports, without pushgate around it.
+
+    python3 crates/store/benches/sqlite_rows.py             # the schema as migrated now
+    python3 crates/store/benches/sqlite_rows.py --upto 0001 # the schema before 0002
+
+Builds a throwaway database from the store's SQLite migrations (up to `--upto`), queues
+one delivery of N messages (default 200,000) in WAL mode, then, in transactions of 1,000:
+- writes every message's result with the store's result statement (`RESULTS_UPDATE` and
+  its fence in `src/queue.rs`: a VALUES list of 12 columns joined by id);
+- inserts the same 1,000 rows of values into a scratch table, for comparison;
+and reads a delivery summary (counts by status) and a failure breakdown after a tenth of
+the messages have failed. Prints medians (wall time, Python's own `sqlite3`, whose SQLite
+version may differ from the one pushgate bundles).
+"""
+
+import argparse
+import glob
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIGRATIONS = os.path.join(HERE, "..", "migrations", "sqlite")
+COLUMNS = "id, attempts, lease, status, next_attempt_at, provider_id, outcome_id, \
+failure_type, failure_reason, error_text, quarantined, no_answer"
+RESULTS = """UPDATE messages SET status = v.status, next_attempt_at = v.next_attempt_at,
+ attempts = CASE WHEN v.no_answer = 1 THEN messages.attempts ELSE v.attempts END,
+ provider_id = COALESCE(v.provider_id, messages.provider_id),
+ outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END,
+ failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END,
+ failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END,
+ error_text = v.error_text,
+ quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END,
+ lease_owner = NULL, updated_at = 5
+ FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts - 1
+ AND ((v.lease IS NULL AND messages.status = 'Retry' AND messages.lease_owner = 'w')
+ OR (v.lease IS NOT NULL AND messages.status = 'Pending'
+ AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')))"""
+SUMMARY = "SELECT status, COUNT(*), SUM(quarantined) FROM messages WHERE delivery_id = ? GROUP BY status"
+FAILURES = "SELECT failure_type, failure_reason, COUNT(*) FROM messages \
+WHERE delivery_id = ? AND status = 'Failed' GROUP BY failure_type, failure_reason"
+
+
+def build(path, upto, n):
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    for migration in sorted(glob.glob(os.path.join(MIGRATIONS, "*.sql"))):
+        if os.path.basename(migration)[:4] <= upto:
+            db.executescript(open(migration).read())
+    delivery = str(uuid.uuid4())
+    db.execute("INSERT INTO apps VALUES ('app', 'ios', 0, 0)")
+    db.execute(
+        "INSERT INTO deliveries (id, app_id, notification, target_kind, dry_run, state, "
+        "validity_secs, requested_validity_secs, created_at, expires_at) "
+        "VALUES (?, 'app', '{}', 'all', 0, 'sending', 1, 1, 0, 0)",
+        (delivery,),
+    )
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO messages (delivery_id, subscription_id, profile_id, token, status, "
+        "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'Pending', 0, 0, 0)",
+        ((delivery, i, f"profile-{i}", f"{i:064x}") for i in range(1, n + 1)),
+    )
+    db.execute(
+        "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) "
+        "VALUES (?, 1, ?, 'w', 9000000000000)",
+        (delivery, n),
+    )
+    db.execute("COMMIT")
+    db.execute(f"CREATE TABLE scratch ({COLUMNS})")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db, delivery
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--upto", default="9999", help="last migration to apply, e.g. 0001")
+    args = parser.parse_args()
+    batch = 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        db, delivery = build(os.path.join(tmp, "rows.db"), args.upto, args.n)
+        marks = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * batch)
+        updates, inserts = [], []
+        for first in range(1, args.n + 1, batch):
+            values = []
+            for i in range(first, first + batch):
+                failed = i % 10 == 0
+                values += [
+                    i, 1, 1, "Failed" if failed else "Sent", 5, str(uuid.uuid4()).upper(),
+                    "APNS-400" if failed else None, "Hard" if failed else None,
+                    1 if failed else None, None, 0, 0,
+                ]
+            started = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"WITH v ({COLUMNS}) AS (VALUES {marks}) {RESULTS}", values)
+            changed = db.execute("SELECT changes()").fetchone()[0]
+            db.execute("COMMIT")
+            updates.append(time.perf_counter() - started)
+            assert changed == batch, f"{changed} of {batch} results written"
+            started = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"INSERT INTO scratch VALUES {marks}", values)
+            db.execute("COMMIT")
+            inserts.append(time.perf_counter() - started)
+        reads = {}
+        for name, sql in (("summary", SUMMARY), ("failure breakdown", FAILURES)):
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                db.execute(sql, (delivery,)).fetchall()
+                times.append(time.perf_counter() - started)
+            reads[name] = statistics.median(times)
+    print(
+        f"schema up to {args.upto}, {args.n} messages, transactions of {batch}, "
+        f"SQLite {sqlite3.sqlite_version}:"
+    )
+    print(f"  result update: {statistics.median(updates) / batch * 1e6:.2f} µs per row (median)")
+    print(f"  insert of the same rows: {statistics.median(inserts) / batch * 1e6:.2f} µs per row (median)")
+    for name, seconds in reads.items():
+        print(f"  {name}: {seconds * 1e3:.1f} ms (median of 5)")
+
+
+if __name__ == "__main__":
+    main()
