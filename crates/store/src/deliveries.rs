@@ -131,7 +131,8 @@ impl Store {
     pub async fn finish_complete_deliveries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(&format!(
             "UPDATE deliveries SET state = 'done', finished_at = $1 WHERE state = 'sending' \
-             AND {DELIVERY_COMPLETE}"
+             AND {}",
+            *DELIVERY_COMPLETE
         ))
         .bind(millis(now))
         .execute(self.writer())

@@ -26,6 +26,7 @@
 //! `attempts` counts the attempts whose result was written. A worker that dies leaves its
 //! leases to run out: every message is sent at least once and ends with one final status.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -94,17 +95,26 @@ pub struct MessageResult {
     pub no_answer: bool,
 }
 
+/// The messages of range leases, as a `FROM` clause: `l` a lease, `m` a message in its
+/// range (whatever its status).
+pub(crate) const LEASED_MESSAGES: &str = "leases l JOIN messages m \
+    ON m.delivery_id = l.delivery_id AND m.id >= l.first_id AND m.id <= l.last_id";
+
 /// The condition on a `deliveries` row that none of its messages waits any more: no
 /// `Retry` message, no `Pending` one past the claim cursor, none in a leased range (the
 /// queue's invariant, in the module doc, says these are all the places a waiting message
 /// can be). The cursor's check comes first: while a delivery is being claimed it fails at
 /// the first message past the cursor, so that the ranges are read only at the end.
-pub(crate) const DELIVERY_COMPLETE: &str = "NOT EXISTS (SELECT 1 FROM messages m \
-    WHERE m.delivery_id = deliveries.id AND m.id > deliveries.claim_cursor AND m.status = 'Pending') \
-    AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id AND m.status = 'Retry') \
-    AND NOT EXISTS (SELECT 1 FROM leases l JOIN messages m ON m.delivery_id = l.delivery_id \
-    AND m.id >= l.first_id AND m.id <= l.last_id \
-    WHERE l.delivery_id = deliveries.id AND m.status = 'Pending')";
+pub(crate) static DELIVERY_COMPLETE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
+         AND m.id > deliveries.claim_cursor AND m.status = 'Pending') \
+         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
+         AND m.status = 'Retry') \
+         AND NOT EXISTS (SELECT 1 FROM {LEASED_MESSAGES} \
+         WHERE l.delivery_id = deliveries.id AND m.status = 'Pending')"
+    )
+});
 
 /// The error text of a message failed because its validity period ended before it could
 /// be sent (by the pipeline at its attempt, or by [`Store::expire_messages`]).
@@ -348,8 +358,7 @@ impl Store {
              AND m.next_attempt_at <= $1)"
         );
         let lease_ran_out = format!(
-            "{FAIL}(SELECT m.id FROM leases l JOIN messages m ON m.delivery_id = l.delivery_id \
-             AND m.id >= l.first_id AND m.id <= l.last_id WHERE l.delivery_id IN ({EXPIRED}) \
+            "{FAIL}(SELECT m.id FROM {LEASED_MESSAGES} WHERE l.delivery_id IN ({EXPIRED}) \
              AND l.lease_until <= $1 AND m.status = 'Pending' AND m.next_attempt_at <= $1)"
         );
         let retry_due = format!(
@@ -390,12 +399,10 @@ impl Store {
 
     /// The messages `owner` holds (a node's in-flight messages, e.g. after it stopped).
     pub async fn leased_messages(&self, owner: &str) -> Result<Vec<i64>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT m.id FROM messages m JOIN leases l ON l.delivery_id = m.delivery_id \
-             AND m.id >= l.first_id AND m.id <= l.last_id \
-             WHERE l.owner = $1 AND m.status = 'Pending' \
-             UNION SELECT id FROM messages WHERE lease_owner = $1 AND status = 'Retry' ORDER BY 1",
-        )
+        let ids: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT m.id FROM {LEASED_MESSAGES} WHERE l.owner = $1 AND m.status = 'Pending' \
+             UNION SELECT id FROM messages WHERE lease_owner = $1 AND status = 'Retry' ORDER BY 1"
+        ))
         .bind(owner)
         .fetch_all(self.pool())
         .await?;
@@ -596,7 +603,7 @@ impl ResultsTx {
                 .bind(millis(now))
                 .push(" WHERE state = 'sending' AND id IN ");
             statement.row(chunk.rows().map(|id| Value::from(*id)));
-            statement.push(" AND ").push(DELIVERY_COMPLETE);
+            statement.push(" AND ").push(&DELIVERY_COMPLETE);
             finished += statement
                 .query()
                 .execute(&mut *self.tx)
