@@ -2,16 +2,20 @@
 """SQLite's own cost of writing results and reading reports, without pushgate around it.
 
     python3 crates/store/benches/sqlite_rows.py             # the schema as migrated now
+    python3 crates/store/benches/sqlite_rows.py --upto 0002 # before results were appended
     python3 crates/store/benches/sqlite_rows.py --upto 0001 # the schema before 0002
 
 Builds a throwaway database from the store's SQLite migrations (up to `--upto`), queues
-one delivery of N messages (default 200,000) in WAL mode, then, in transactions of 1,000:
-- writes every message's result with the store's result statement (`RESULTS_UPDATE` and
-  its fence in `src/queue.rs`: a VALUES list of 12 columns joined by id);
-- inserts the same 1,000 rows of values into a scratch table, for comparison;
-and reads a delivery summary (counts by status) and a failure breakdown after a tenth of
-the messages have failed. Prints medians (wall time, Python's own `sqlite3`, whose SQLite
-version may differ from the one pushgate bundles).
+one delivery of N messages (default 200,000) in WAL mode, then, in transactions of 1,000,
+writes every message's result, a tenth of them failures, with one of the store's two result
+statements (`src/queue.rs`; a VALUES list of 12 columns joined by id), batch by batch in
+turn:
+- the append of first attempts' final results to `message_results` (`RESULTS_INSERT` and
+  its fence; from migration 0003 on);
+- the update of the message's row, which retries use (`RESULTS_UPDATE` and its fences);
+and inserts each batch's values into a scratch table, for comparison. Then reads a delivery
+summary (counts by status) and a failure breakdown. Prints medians (wall time, Python's own
+`sqlite3`, whose SQLite version may differ from the one pushgate bundles).
 """
 
 import argparse
@@ -27,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MIGRATIONS = os.path.join(HERE, "..", "migrations", "sqlite")
 COLUMNS = "id, attempts, lease, status, next_attempt_at, provider_id, outcome_id, \
 failure_type, failure_reason, error_text, quarantined, no_answer"
-RESULTS = """UPDATE messages SET status = v.status, next_attempt_at = v.next_attempt_at,
+UPDATE = """UPDATE messages SET status = v.status, next_attempt_at = v.next_attempt_at,
  attempts = CASE WHEN v.no_answer = 1 THEN messages.attempts ELSE v.attempts END,
  provider_id = COALESCE(v.provider_id, messages.provider_id),
  outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END,
@@ -39,16 +43,35 @@ RESULTS = """UPDATE messages SET status = v.status, next_attempt_at = v.next_att
  FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts - 1
  AND ((v.lease IS NULL AND messages.status = 'Retry' AND messages.lease_owner = 'w')
  OR (v.lease IS NOT NULL AND messages.status = 'Pending'
+ {not_appended}
  AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')))"""
-SUMMARY = "SELECT status, COUNT(*), SUM(quarantined) FROM messages WHERE delivery_id = ? GROUP BY status"
+NOT_APPENDED = "AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = messages.id)"
+APPEND = """INSERT INTO message_results (id, delivery_id, status, attempts, provider_id, outcome_id,
+ failure_type, failure_reason, error_text, quarantined, updated_at)
+ SELECT m.id, m.delivery_id, v.status, CASE WHEN v.no_answer = 1 THEN m.attempts ELSE v.attempts END,
+ COALESCE(v.provider_id, m.provider_id),
+ CASE WHEN v.no_answer = 1 THEN m.outcome_id ELSE v.outcome_id END,
+ CASE WHEN v.no_answer = 1 THEN m.failure_type ELSE v.failure_type END,
+ CASE WHEN v.no_answer = 1 THEN m.failure_reason ELSE v.failure_reason END,
+ v.error_text, CASE WHEN v.quarantined = 1 THEN 1 ELSE m.quarantined END, 5
+ FROM v JOIN messages m ON m.id = v.id WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending'
+ AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')
+ ON CONFLICT (id) DO NOTHING"""
+SUMMARY = "SELECT status, COUNT(*), SUM(quarantined) FROM {log} WHERE delivery_id = ? GROUP BY status"
 FAILURES = "SELECT failure_type, failure_reason, COUNT(*) FROM messages \
 WHERE delivery_id = ? AND status = 'Failed' GROUP BY failure_type, failure_reason"
-
+FAILURES_BOTH = "SELECT failure_type, failure_reason, SUM(n) FROM ( \
+SELECT failure_type, failure_reason, COUNT(*) AS n FROM message_results \
+WHERE delivery_id = ?1 AND status = 'Failed' GROUP BY failure_type, failure_reason \
+UNION ALL SELECT failure_type, failure_reason, COUNT(*) AS n FROM messages \
+WHERE delivery_id = ?1 AND status = 'Failed' GROUP BY failure_type, failure_reason \
+) GROUP BY failure_type, failure_reason"
 
 def build(path, upto, n):
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")  # as the store sets it
     for migration in sorted(glob.glob(os.path.join(MIGRATIONS, "*.sql"))):
         if os.path.basename(migration)[:4] <= upto:
             db.executescript(open(migration).read())
@@ -83,11 +106,13 @@ def main():
     parser.add_argument("--upto", default="9999", help="last migration to apply, e.g. 0001")
     args = parser.parse_args()
     batch = 1000
+    appends = args.upto >= "0003"
     with tempfile.TemporaryDirectory() as tmp:
         db, delivery = build(os.path.join(tmp, "rows.db"), args.upto, args.n)
         marks = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * batch)
-        updates, inserts = [], []
-        for first in range(1, args.n + 1, batch):
+        update = UPDATE.format(not_appended=NOT_APPENDED if appends else "")
+        times = {"append": [], "update": [], "insert": []}
+        for k, first in enumerate(range(1, args.n + 1, batch)):
             values = []
             for i in range(first, first + batch):
                 failed = i % 10 == 0
@@ -96,35 +121,45 @@ def main():
                     "APNS-400" if failed else None, "Hard" if failed else None,
                     1 if failed else None, None, 0, 0,
                 ]
+            write = "append" if appends and k % 2 == 0 else "update"
             started = time.perf_counter()
             db.execute("BEGIN IMMEDIATE")
-            db.execute(f"WITH v ({COLUMNS}) AS (VALUES {marks}) {RESULTS}", values)
+            db.execute(f"WITH v ({COLUMNS}) AS (VALUES {marks}) {APPEND if write == 'append' else update}", values)
             changed = db.execute("SELECT changes()").fetchone()[0]
             db.execute("COMMIT")
-            updates.append(time.perf_counter() - started)
-            assert changed == batch, f"{changed} of {batch} results written"
+            times[write].append(time.perf_counter() - started)
+            assert changed == batch, f"{changed} of {batch} results written ({write})"
             started = time.perf_counter()
             db.execute("BEGIN IMMEDIATE")
             db.execute(f"INSERT INTO scratch VALUES {marks}", values)
             db.execute("COMMIT")
-            inserts.append(time.perf_counter() - started)
+            times["insert"].append(time.perf_counter() - started)
         reads = {}
-        for name, sql in (("summary", SUMMARY), ("failure breakdown", FAILURES)):
-            times = []
+        queries = (
+            ("summary", SUMMARY.format(log="message_log" if appends else "messages")),
+            ("failure breakdown", FAILURES_BOTH if appends else FAILURES),
+        )
+        for name, sql in queries:
+            seconds = []
             for _ in range(5):
                 started = time.perf_counter()
                 db.execute(sql, (delivery,)).fetchall()
-                times.append(time.perf_counter() - started)
-            reads[name] = statistics.median(times)
+                seconds.append(time.perf_counter() - started)
+            reads[name] = statistics.median(seconds)
     print(
         f"schema up to {args.upto}, {args.n} messages, transactions of {batch}, "
         f"SQLite {sqlite3.sqlite_version}:"
     )
-    print(f"  result update: {statistics.median(updates) / batch * 1e6:.2f} µs per row (median)")
-    print(f"  insert of the same rows: {statistics.median(inserts) / batch * 1e6:.2f} µs per row (median)")
+    labels = {
+        "append": "result append (first attempts)",
+        "update": "result update (retries)",
+        "insert": "insert into a scratch table",
+    }
+    for write, label in labels.items():
+        if times[write]:
+            print(f"  {label}: {statistics.median(times[write]) / batch * 1e6:.2f} µs per row (median)")
     for name, seconds in reads.items():
         print(f"  {name}: {seconds * 1e3:.1f} ms (median of 5)")
-
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ use sqlx::Row;
 
 use crate::error::StoreError;
 use crate::model::{Delivery, DeliveryState, ExclusionKind};
+use crate::queue::AWAITS_FIRST_RESULT;
 use crate::time::millis;
 use crate::{Dialect, Store};
 
@@ -257,9 +258,9 @@ impl Store {
         delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let queued: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE delivery_id = $1 AND status = 'Pending' LIMIT 1",
-        )
+        let queued: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM messages m WHERE delivery_id = $1 AND {AWAITS_FIRST_RESULT} LIMIT 1"
+        ))
         .bind(&delivery.id)
         .fetch_optional(&mut **tx)
         .await?;

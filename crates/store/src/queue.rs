@@ -3,8 +3,9 @@
 //!
 //! First attempts are claimed by range: a claim advances the delivery's `claim_cursor` and
 //! writes one [lease](Lease) row covering the range, so that claiming costs nothing per
-//! message. The range's messages that are still `Pending` belong to the lease's owner until
-//! `lease_until`; after that, any node takes the range over and sends what is left.
+//! message. The range's messages that still await their first result belong to the
+//! lease's owner until `lease_until`; after that, any node takes the range over and sends
+//! what is left.
 //! Retries are claimed message by message (their lease is the message's `lease_owner` and
 //! a `next_attempt_at` moved to the end of the lease).
 //!
@@ -12,14 +13,21 @@
 //! query find them through the (delivery_id, id) index and a partial index on `Retry` rows,
 //! with no index on status for every result to move:
 //! - a `Pending` message past the delivery's `claim_cursor` has never been claimed;
-//! - a `Pending` message up to the cursor lies in a range lease: a claim leases every
-//!   `Pending` message up to the cursor it sets, a takeover keeps the rest of a range as a
-//!   range of its own, and a range is deleted only once none of its messages is `Pending`
-//!   (its holder wrote them all, or a claim found none left);
+//! - a `Pending` message up to the cursor either has its first attempt's result appended to
+//!   `message_results`, or lies in a range lease and awaits it (`AWAITS_FIRST_RESULT`): a
+//!   claim leases every `Pending` message up to the cursor it sets, a takeover keeps the
+//!   rest of a range as a range of its own, and a range is deleted only once none of its
+//!   messages awaits its result (its holder wrote them all, or a claim found none left);
 //! - a `Retry` message waits for its `next_attempt_at`.
 //!
 //! The completeness of a delivery (`DELIVERY_COMPLETE`), [`Store::expire_messages`] and
 //! [`Store::queue_depth`] read them that way.
+//!
+//! The final result of a first attempt, nearly every result, is appended to
+//! `message_results` and the message's row keeps what the analysis wrote: on SQLite an
+//! insert at the end of that table costs about half the update of the row in the middle of
+//! `messages`. A result to retry, a retry's result and the end of the validity period update
+//! the message's row. The `message_log` view puts the two together for the reports.
 //!
 //! A result is written only by the holder of the message's lease, and only over the attempt
 //! it claimed (`attempts` fences it), so a late worker cannot overwrite a newer attempt.
@@ -95,6 +103,11 @@ pub struct MessageResult {
     pub no_answer: bool,
 }
 
+/// The condition on a message `m` up to its delivery's claim cursor that it still awaits the
+/// result of its first attempt: `Pending`, and no result appended for it.
+pub(crate) const AWAITS_FIRST_RESULT: &str = "(m.status = 'Pending' \
+    AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = m.id))";
+
 /// The messages of range leases, as a `FROM` clause: `l` a lease, `m` a message in its
 /// range (whatever its status).
 pub(crate) const LEASED_MESSAGES: &str = "leases l JOIN messages m \
@@ -112,7 +125,7 @@ pub(crate) static DELIVERY_COMPLETE: LazyLock<String> = LazyLock::new(|| {
          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = deliveries.id \
          AND m.status = 'Retry') \
          AND NOT EXISTS (SELECT 1 FROM {LEASED_MESSAGES} \
-         WHERE l.delivery_id = deliveries.id AND m.status = 'Pending')"
+         WHERE l.delivery_id = deliveries.id AND {AWAITS_FIRST_RESULT})"
     )
 });
 
@@ -215,8 +228,10 @@ async fn claim(
         let room = limit - claimed.len() as i64;
         let json: String = sqlx::query_scalar(&as_json_array(
             dialect,
-            "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
-             AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4",
+            &format!(
+                "SELECT id, token, attempts FROM messages m WHERE delivery_id = $1 \
+                 AND {AWAITS_FIRST_RESULT} AND id >= $2 AND id <= $3 ORDER BY id LIMIT $4"
+            ),
         ))
         .bind(&delivery)
         .bind(first)
@@ -359,7 +374,7 @@ impl Store {
         );
         let lease_ran_out = format!(
             "{FAIL}(SELECT m.id FROM {LEASED_MESSAGES} WHERE l.delivery_id IN ({EXPIRED}) \
-             AND l.lease_until <= $1 AND m.status = 'Pending' AND m.next_attempt_at <= $1)"
+             AND l.lease_until <= $1 AND {AWAITS_FIRST_RESULT} AND m.next_attempt_at <= $1)"
         );
         let retry_due = format!(
             "{FAIL}(SELECT id FROM messages WHERE status = 'Retry' AND next_attempt_at <= $1 \
@@ -400,7 +415,7 @@ impl Store {
     /// The messages `owner` holds (a node's in-flight messages, e.g. after it stopped).
     pub async fn leased_messages(&self, owner: &str) -> Result<Vec<i64>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT m.id FROM {LEASED_MESSAGES} WHERE l.owner = $1 AND m.status = 'Pending' \
+            "SELECT m.id FROM {LEASED_MESSAGES} WHERE l.owner = $1 AND {AWAITS_FIRST_RESULT} \
              UNION SELECT id FROM messages WHERE lease_owner = $1 AND status = 'Retry' ORDER BY 1"
         ))
         .bind(owner)
@@ -427,6 +442,25 @@ struct ResultRow<'a> {
     no_answer: i64,
 }
 
+/// How a result is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Appended to `message_results`.
+    Append,
+    /// Over the message's row.
+    Update,
+}
+
+impl MessageResult {
+    /// Whether this result is appended to `message_results`: the final result of a first
+    /// attempt (held by a range). Retries, and the first attempt's result that schedules
+    /// one, update the message.
+    fn appends(&self) -> bool {
+        matches!(self.lease, Lease::Range(_))
+            && matches!(self.status, MessageStatus::Sent | MessageStatus::Failed)
+    }
+}
+
 impl<'a> ResultRow<'a> {
     fn new(result: &'a MessageResult, now: DateTime<Utc>) -> Self {
         Self {
@@ -449,6 +483,31 @@ impl<'a> ResultRow<'a> {
     }
 }
 
+/// The columns of a result row `v`, in the order the statements bind them.
+const RESULT_COLUMNS: &str = "id, attempts, lease, status, next_attempt_at, provider_id, \
+    outcome_id, failure_type, failure_reason, error_text, quarantined, no_answer";
+
+/// The append of first attempts' final results, from `v` joined with their messages `m`
+/// (up to the `updated_at` value). A result without an answer keeps what the message holds.
+const RESULTS_INSERT: &str = "INSERT INTO message_results (id, delivery_id, status, attempts, \
+    provider_id, outcome_id, failure_type, failure_reason, error_text, quarantined, updated_at) \
+    SELECT m.id, m.delivery_id, v.status, \
+    CASE WHEN v.no_answer = 1 THEN m.attempts ELSE v.attempts END, \
+    COALESCE(v.provider_id, m.provider_id), \
+    CASE WHEN v.no_answer = 1 THEN m.outcome_id ELSE v.outcome_id END, \
+    CASE WHEN v.no_answer = 1 THEN m.failure_type ELSE v.failure_type END, \
+    CASE WHEN v.no_answer = 1 THEN m.failure_reason ELSE v.failure_reason END, \
+    v.error_text, CASE WHEN v.quarantined = 1 THEN 1 ELSE m.quarantined END, ";
+
+/// The fence of an appended result: the first attempt this owner still holds by its range
+/// (up to the owner value); a message with a result already keeps it.
+const RESULTS_INSERT_FENCE: &str = " FROM v JOIN messages m ON m.id = v.id \
+    WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending' \
+    AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
+
+/// The end of the append: a second result for the same message is dropped.
+const RESULTS_INSERT_END: &str = ") ON CONFLICT (id) DO NOTHING";
+
 /// The update of the results statements, from `v` (up to the `updated_at` value).
 const RESULTS_UPDATE: &str = "UPDATE messages SET status = v.status, \
     next_attempt_at = v.next_attempt_at, \
@@ -465,8 +524,10 @@ const RESULTS_UPDATE: &str = "UPDATE messages SET status = v.status, \
 const RESULTS_FENCE: &str = " FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts - 1 \
     AND ((v.lease IS NULL AND messages.status = 'Retry' AND messages.lease_owner = ";
 
-/// The fence of a first attempt's result: it still holds the range (up to the owner value).
+/// The fence of a first attempt's result to retry: it still holds the range and no result
+/// was appended for the message (up to the owner value).
 const RESULTS_FENCE_RANGE: &str = ") OR (v.lease IS NOT NULL AND messages.status = 'Pending' \
+    AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = messages.id) \
     AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
 
 /// A batch's results transaction: lock the addresses, write their new states and the
@@ -499,34 +560,40 @@ impl ResultsTx {
 
     /// Writes the results of this owner's attempts and releases their row leases. A
     /// result whose message this owner no longer holds (its lease ran out and another
-    /// node took it) is not written. Returns how many were written.
+    /// node took it) is not written. The final result of a first attempt is appended to
+    /// `message_results`; a retry's result, and a first attempt's to retry, update the
+    /// message. Returns how many were written.
     pub async fn write_results(
         &mut self,
         results: &[MessageResult],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        let (appended, updated): (Vec<&MessageResult>, Vec<&MessageResult>) =
+            results.iter().partition(|r| r.appends());
         let mut written = 0;
-        for chunk in padded_chunks(self.dialect, results) {
-            written += match self.dialect {
-                Dialect::Sqlite => self.write_results_sqlite(&chunk, now).await?,
-                Dialect::Postgres => self.write_results_postgres(chunk.items, now).await?,
-            };
+        for (results, write) in [(appended, Write::Append), (updated, Write::Update)] {
+            for chunk in padded_chunks(self.dialect, &results) {
+                written += match self.dialect {
+                    Dialect::Sqlite => self.write_results_sqlite(&chunk, write, now).await?,
+                    Dialect::Postgres => {
+                        self.write_results_postgres(chunk.items, write, now).await?
+                    }
+                };
+            }
         }
         Ok(written)
     }
 
     /// The results as SQLite parameters: anonymous ones, bound by position. A repeated row
-    /// joins the same message, which is updated once.
+    /// joins the same message, which is written once.
     async fn write_results_sqlite(
         &mut self,
-        chunk: &Padded<'_, MessageResult>,
+        chunk: &Padded<'_, &MessageResult>,
+        write: Write,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut statement = Statement::new(self.dialect);
-        statement.push(
-            "WITH v (id, attempts, lease, status, next_attempt_at, provider_id, outcome_id, \
-             failure_type, failure_reason, error_text, quarantined, no_answer) AS (VALUES ",
-        );
+        statement.push(&format!("WITH v ({RESULT_COLUMNS}) AS (VALUES "));
         for (i, result) in chunk.rows().enumerate() {
             if i > 0 {
                 statement.push(", ");
@@ -547,15 +614,23 @@ impl ResultsTx {
                 Value::from(row.no_answer),
             ]);
         }
-        statement
-            .push(") ")
-            .push(RESULTS_UPDATE)
-            .bind(millis(now))
-            .push(RESULTS_FENCE)
-            .bind(self.owner.as_str())
-            .push(RESULTS_FENCE_RANGE)
-            .bind(self.owner.as_str())
-            .push(")))");
+        statement.push(") ");
+        match write {
+            Write::Append => statement
+                .push(RESULTS_INSERT)
+                .bind(millis(now))
+                .push(RESULTS_INSERT_FENCE)
+                .bind(self.owner.as_str())
+                .push(RESULTS_INSERT_END),
+            Write::Update => statement
+                .push(RESULTS_UPDATE)
+                .bind(millis(now))
+                .push(RESULTS_FENCE)
+                .bind(self.owner.as_str())
+                .push(RESULTS_FENCE_RANGE)
+                .bind(self.owner.as_str())
+                .push(")))"),
+        };
         Ok(statement
             .query()
             .execute(&mut *self.tx)
@@ -567,18 +642,25 @@ impl ResultsTx {
     /// parameters anew for every size, and may scan the table for it.
     async fn write_results_postgres(
         &mut self,
-        chunk: &[MessageResult],
+        chunk: &[&MessageResult],
+        write: Write,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let rows: Vec<ResultRow<'_>> = chunk.iter().map(|r| ResultRow::new(r, now)).collect();
         let json = serde_json::to_string(&rows)
             .map_err(|e| StoreError::Invalid(format!("results as JSON: {e}")))?;
-        let sql = format!(
-            "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x (id bigint, attempts bigint, \
-             lease bigint, status text, next_attempt_at bigint, provider_id text, outcome_id text, \
-             failure_type text, failure_reason bigint, error_text text, quarantined bigint, \
-             no_answer bigint)) {RESULTS_UPDATE}$2{RESULTS_FENCE}$3{RESULTS_FENCE_RANGE}$3)))"
-        );
+        let v = "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x (id bigint, \
+             attempts bigint, lease bigint, status text, next_attempt_at bigint, provider_id text, \
+             outcome_id text, failure_type text, failure_reason bigint, error_text text, \
+             quarantined bigint, no_answer bigint))";
+        let sql = match write {
+            Write::Append => {
+                format!("{v} {RESULTS_INSERT}$2{RESULTS_INSERT_FENCE}$3{RESULTS_INSERT_END}")
+            }
+            Write::Update => {
+                format!("{v} {RESULTS_UPDATE}$2{RESULTS_FENCE}$3{RESULTS_FENCE_RANGE}$3)))")
+            }
+        };
         let done = sqlx::query(&sql)
             .bind(json)
             .bind(millis(now))

@@ -178,7 +178,7 @@ impl Store {
     /// The summary of a delivery.
     pub async fn summary(&self, delivery: &Delivery) -> Result<DeliverySummary, StoreError> {
         let statuses = sqlx::query(
-            "SELECT status, COUNT(*) AS n, CAST(SUM(quarantined) AS BIGINT) AS q FROM messages WHERE delivery_id = $1 GROUP BY status",
+            "SELECT status, COUNT(*) AS n, CAST(SUM(quarantined) AS BIGINT) AS q FROM message_log WHERE delivery_id = $1 GROUP BY status",
         )
         .bind(&delivery.id)
         .fetch_all(self.pool())
@@ -235,9 +235,14 @@ impl Store {
             });
         }
         let failures = sqlx::query(
-            "SELECT failure_type, failure_reason, COUNT(*) AS n FROM messages \
+            // Failed messages are in two places, each with a partial index on them: the
+            // appended results of first attempts, and the messages whose retries failed.
+            "SELECT failure_type, failure_reason, CAST(SUM(n) AS BIGINT) AS n FROM ( \
+             SELECT failure_type, failure_reason, COUNT(*) AS n FROM message_results \
              WHERE delivery_id = $1 AND status = 'Failed' GROUP BY failure_type, failure_reason \
-             ORDER BY COUNT(*) DESC",
+             UNION ALL SELECT failure_type, failure_reason, COUNT(*) AS n FROM messages \
+             WHERE delivery_id = $1 AND status = 'Failed' GROUP BY failure_type, failure_reason \
+             ) f GROUP BY failure_type, failure_reason ORDER BY SUM(n) DESC",
         )
         .bind(&delivery.id)
         .fetch_all(self.pool())
@@ -269,7 +274,7 @@ impl Store {
         page: Page,
     ) -> Result<Vec<Message>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.delivery_id = $1 AND m.id > $2 \
+            "SELECT {MESSAGE_COLUMNS} FROM message_log m WHERE m.delivery_id = $1 AND m.id > $2 \
              AND ($3 = '' OR m.status = $3) AND ($4 = '' OR m.outcome_id = $4) \
              AND ($5 = '' OR m.profile_id = $5) ORDER BY m.id LIMIT $6"
         );
@@ -321,7 +326,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.app_id AS app_id, a.platform AS platform, m.failure_type AS failure_type, \
              m.failure_reason AS failure_reason, COUNT(*) AS n, CAST(SUM(m.quarantined) AS BIGINT) AS q \
-             FROM messages m JOIN deliveries d ON d.id = m.delivery_id JOIN apps a ON a.id = d.app_id \
+             FROM message_log m JOIN deliveries d ON d.id = m.delivery_id JOIN apps a ON a.id = d.app_id \
              WHERE d.app_id = $1 AND m.status = 'Failed' AND m.updated_at >= $2 AND m.updated_at <= $3 \
              GROUP BY d.app_id, a.platform, m.failure_type, m.failure_reason ORDER BY COUNT(*) DESC",
         )
@@ -356,7 +361,7 @@ impl Store {
         limit: i64,
     ) -> Result<ProfileHistory, StoreError> {
         let messages_sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN deliveries d ON d.id = m.delivery_id \
+            "SELECT {MESSAGE_COLUMNS} FROM message_log m JOIN deliveries d ON d.id = m.delivery_id \
              WHERE d.app_id = $1 AND m.profile_id = $2 ORDER BY m.id DESC LIMIT $3"
         );
         let messages = sqlx::query(&messages_sql)

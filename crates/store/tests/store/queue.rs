@@ -55,6 +55,7 @@ both_backends!(
     a_results_transaction_claims_the_next_messages_with_its_results_or_not_at_all,
     a_checkpoint_copies_the_whole_write_ahead_log_into_the_database_file,
     a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
+    a_first_attempts_final_result_is_appended_once_and_read_as_the_messages_own,
 );
 
 async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
@@ -446,4 +447,162 @@ async fn a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token(st
             "each result lands on its own message"
         );
     }
+}
+
+/// The final result of a first attempt is appended (`message_results`) instead of written
+/// over the message: written once, never retried or taken over again, and read back by the
+/// queue and the reports as the message's status, beside results that a retry wrote over
+/// its message.
+async fn a_first_attempts_final_result_is_appended_once_and_read_as_the_messages_own(store: Store) {
+    let delivery = queued(&store, &["a1", "a2", "a3"]).await;
+    let claimed = store.claim("w1", 3, LEASE, t0()).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let failed = |claimed: &Claimed, quarantined: bool| MessageResult {
+        status: MessageStatus::Failed,
+        outcome_id: Some(OutcomeId::ApnsUnregistered),
+        failure_type: Some(FailureType::Hard),
+        failure_reason: Some(FailureReason::UserUnknown),
+        error_text: Some(format!("unregistered {}", claimed.token)),
+        quarantined,
+        ..sent(claimed)
+    };
+    let mut retry = sent(&claimed[2]);
+    retry.status = MessageStatus::Retry;
+    retry.next_attempt_at = Some(t0() + secs(60));
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let results = [sent(&claimed[0]), failed(&claimed[1], true), retry.clone()];
+    assert_eq!(tx.write_results(&results, t0()).await.unwrap(), 3);
+    tx.commit().await.unwrap();
+
+    // A second result for a1, final or to retry, is not written.
+    let mut again = sent(&claimed[0]);
+    again.provider_id = Some("late".into());
+    let mut late_retry = sent(&claimed[0]);
+    late_retry.status = MessageStatus::Retry;
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(
+        tx.write_results(&[again, late_retry], t0()).await.unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
+
+    // w1's range runs out: a1 and a2 have their results, a3 waits for its retry.
+    assert!(
+        store
+            .claim("w2", 10, LEASE, t0() + secs(31))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 1, "a3, to retry");
+    assert_eq!(store.expire_messages(t0() + secs(31)).await.unwrap(), 0);
+    assert_eq!(
+        store.leased_messages("w1").await.unwrap(),
+        Vec::<i64>::new()
+    );
+
+    let messages = store
+        .messages(&delivery.id, &MessageFilter::default(), Page::default())
+        .await
+        .unwrap();
+    let states: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.token.as_str(),
+                m.status,
+                m.attempts,
+                m.provider_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (
+                "a1",
+                MessageStatus::Sent,
+                1,
+                Some(format!("apns-{}", claimed[0].id))
+            ),
+            (
+                "a2",
+                MessageStatus::Failed,
+                1,
+                Some(format!("apns-{}", claimed[1].id))
+            ),
+            (
+                "a3",
+                MessageStatus::Retry,
+                1,
+                Some(format!("apns-{}", claimed[2].id))
+            ),
+        ]
+    );
+    assert_eq!(messages[1].failure_reason, Some(FailureReason::UserUnknown));
+    assert_eq!(messages[1].error_text.as_deref(), Some("unregistered a2"));
+    assert!(messages[1].quarantined);
+    let failed_only = store
+        .messages(
+            &delivery.id,
+            &MessageFilter {
+                status: Some(MessageStatus::Failed),
+                ..MessageFilter::default()
+            },
+            Page::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        failed_only.len(),
+        1,
+        "the status filter reads appended results"
+    );
+
+    // a3's retry fails the same way: its result is written over its message.
+    let retried = store.claim("w2", 10, LEASE, t0() + secs(61)).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].lease, retried[0].attempts), (Lease::Message, 2));
+    let mut tx = store.begin_results("w2").await.unwrap();
+    let result = failed(&retried[0], false);
+    assert_eq!(
+        tx.write_results(&[result], t0() + secs(61)).await.unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .finish_complete_deliveries(t0() + secs(61))
+            .await
+            .unwrap(),
+        1
+    );
+    let summary = store
+        .summary(&store.delivery(&delivery.id).await.unwrap().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.sent, summary.failed, summary.pending, summary.retry),
+        (1, 2, 0, 0)
+    );
+    assert_eq!(summary.quarantined_after_sending, 1);
+    assert_eq!(summary.failed_by_type_and_reason.len(), 1);
+    let failures = &summary.failed_by_type_and_reason[0];
+    assert_eq!(
+        (
+            failures.failure_type,
+            failures.failure_reason,
+            failures.count
+        ),
+        (Some(FailureType::Hard), Some(FailureReason::UserUnknown), 2),
+        "one failure appended, one written over its message"
+    );
+    let non_deliverables = store.non_deliverables("ios-app", None, None).await.unwrap();
+    assert_eq!(
+        non_deliverables
+            .iter()
+            .map(|n| (n.failed, n.quarantined))
+            .collect::<Vec<_>>(),
+        [(2, 1)]
+    );
 }
