@@ -449,10 +449,10 @@ async fn a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token(st
     }
 }
 
-/// The final result of a first attempt is appended (`message_results`) instead of written
-/// over the message: written once, never retried or taken over again, and read back by the
-/// queue and the reports as the message's status, beside results that a retry wrote over
-/// its message.
+/// The final result of a first attempt (on SQLite appended to `message_results` instead of
+/// written over the message) is written once, never retried or taken over again, and read
+/// back by the queue and the reports as the message's status, beside results that a retry
+/// wrote over its message.
 async fn a_first_attempts_final_result_is_appended_once_and_read_as_the_messages_own(store: Store) {
     let delivery = queued(&store, &["a1", "a2", "a3"]).await;
     let claimed = store.claim("w1", 3, LEASE, t0()).await.unwrap();
