@@ -69,6 +69,9 @@ struct Args {
     /// Results written in one transaction at most.
     #[arg(long, default_value_t = 1000)]
     write_batch: usize,
+    /// How long a short results batch waits for more, in milliseconds (default: the server's).
+    #[arg(long, default_value_t = PipelineConfig::default().write_interval_ms)]
+    write_interval_ms: u64,
     /// Connections in the APNs client's pool.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -158,6 +161,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 .args(["--analysis-batch", &args.analysis_batch.to_string()])
                 .args(["--claim-batch", &args.claim_batch.to_string()])
                 .args(["--write-batch", &args.write_batch.to_string()])
+                .args(["--write-interval-ms", &args.write_interval_ms.to_string()])
                 .args(["--connections", &args.connections.to_string()])
                 .args(["--threads", &args.threads.to_string()]);
             if args.analysis_only {
@@ -302,6 +306,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         max_in_flight: args.in_flight,
         claim_batch: args.claim_batch,
         write_batch: args.write_batch,
+        write_interval_ms: args.write_interval_ms,
         idle_poll_ms: 5,
         ..PipelineConfig::default()
     };
