@@ -35,6 +35,10 @@ pub struct MockConfig {
     pub max_concurrent_streams: u32,
     /// The ring buffer of recent requests behind `/_mock/requests`.
     pub request_log: RequestLogConfig,
+    /// Whether 200s are counted per token (`deliveries` in `/_mock/stats`). A benchmark
+    /// that sends to many distinct tokens may turn it off: each new token is a new entry,
+    /// which a load on one token, as h2load's, never pays for.
+    pub count_deliveries: bool,
     /// Provider-token rules and the keys the APNs mock verifies with.
     pub apns: ApnsConfig,
     /// Token lifetime and the service accounts the OAuth mock verifies with.
@@ -56,6 +60,7 @@ impl Default for MockConfig {
             tls: TlsConfig::default(),
             max_concurrent_streams: 1000,
             request_log: RequestLogConfig::default(),
+            count_deliveries: true,
             apns: ApnsConfig::default(),
             oauth: OAuthConfig::default(),
             scenarios: Vec::new(),

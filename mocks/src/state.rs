@@ -102,7 +102,7 @@ impl Shared {
             issued: Mutex::default(),
             rules: RuleTable::default(),
             faults: FaultState::default(),
-            stats: Stats::default(),
+            stats: Stats::new(config.count_deliveries),
             log: RequestLog::new(config.request_log.enabled, config.request_log.capacity),
         };
         for key in &config.apns.keys {

@@ -69,7 +69,7 @@ impl ConnCounters {
 type CountKey = (Service, Option<u16>);
 
 /// All counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Stats {
     /// Answers per (service, status) and reason (`""` when there is none).
     counts: Mutex<HashMap<CountKey, HashMap<String, u64>>>,
@@ -80,9 +80,31 @@ pub(crate) struct Stats {
     next_conn_id: AtomicU64,
     token_requests: AtomicU64,
     tokens_issued: AtomicU64,
+    /// Whether [`Stats::delivered`] counts (see [`crate::MockConfig::count_deliveries`]).
+    count_deliveries: bool,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new(true)
+    }
 }
 
 impl Stats {
+    /// Counters, with deliveries per token counted or not.
+    pub(crate) fn new(count_deliveries: bool) -> Self {
+        Self {
+            counts: Mutex::default(),
+            deliveries: Default::default(),
+            connections: Mutex::default(),
+            accepted: Default::default(),
+            next_conn_id: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+            tokens_issued: AtomicU64::new(0),
+            count_deliveries,
+        }
+    }
+
     /// Registers a new connection.
     pub(crate) fn connection(&self, service: Service, peer: SocketAddr) -> Arc<ConnCounters> {
         let counters = Arc::new(ConnCounters {
@@ -126,8 +148,12 @@ impl Stats {
         }
     }
 
-    /// Counts one delivery (a 200 that was really processed) to `token`.
+    /// Counts one delivery (a 200 that was really processed) to `token`, unless deliveries
+    /// are not counted.
     pub(crate) fn delivered(&self, service: Service, token: &str) {
+        if !self.count_deliveries {
+            return;
+        }
         let Some(map) = self.deliveries.get(service.index()) else {
             return;
         };
@@ -346,5 +372,19 @@ mod tests {
         let snap = stats.snapshot();
         assert!(snap.counts.is_empty());
         assert_eq!(snap.connections[0].streams, 0);
+    }
+
+    #[test]
+    fn deliveries_are_not_counted_when_counting_is_off() {
+        let stats = Stats::new(false);
+        stats.delivered(Service::Apns, "ab");
+        stats.answered(Service::Apns, Some(200), "");
+        let snap = stats.snapshot();
+        assert_eq!(snap.delivered(Service::Apns, "ab"), 0);
+        assert_eq!(
+            snap.count(Service::Apns, 200, None),
+            1,
+            "answers are still counted"
+        );
     }
 }

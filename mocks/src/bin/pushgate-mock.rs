@@ -109,6 +109,9 @@ struct ServeArgs {
     /// Do not record requests (`/_mock/requests` stays empty).
     #[arg(long)]
     no_request_log: bool,
+    /// Do not count 200s per token (`deliveries` in `/_mock/stats` stays empty).
+    #[arg(long)]
+    no_delivery_counts: bool,
 }
 
 impl ServeArgs {
@@ -143,6 +146,9 @@ impl ServeArgs {
         }
         if self.no_request_log {
             config.request_log.enabled = false;
+        }
+        if self.no_delivery_counts {
+            config.count_deliveries = false;
         }
         Ok(config)
     }
