@@ -8,13 +8,17 @@
 //! cargo bench -p pushgate-dispatch --bench pipeline -- --n 1000000 --runs 3 --backend sqlite
 //! ```
 //!
-//! Starts `pushgate-mock` once (one tokio worker, its request log off), measures
-//! `h2load -n N -c 4 -m 100` on its APNs 200 path, then runs `--runs` deliveries per
-//! backend, each in a fresh child process on a fresh database. A child installs the
+//! Starts `pushgate-mock` once (one tokio worker, its request log and its count of
+//! deliveries per token off), measures `h2load -n N -c 4 -m 100` on its APNs 200 path,
+//! then runs `--runs` deliveries per backend, each in a fresh child process on a fresh
+//! database. A child installs the
 //! Prometheus recorder and checkpoints SQLite's write-ahead log as `pushgate serve` does,
 //! seeds the subscriptions (not timed), resets its peak RSS, then times the analysis and
 //! the sending, checks that every message ended `Sent`, and reports. Prints one line per run and the medians: analysis
-//! seconds, notifications/s end to end (sending), the ratio to h2load, and peak RSS.
+//! seconds, notifications/s end to end (sending), the ratio to h2load, and peak RSS. Also
+//! the CPU time per notification of the child while sending and of the mock over the run
+//! (it is idle but for the sending), and the mock's CPU time per request under h2load: the
+//! two processes share the machine's cores.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,14 +121,27 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let fx = Fixtures::create(&bin, dir.path())?;
     let config = fx.config.display().to_string();
-    let mock = MockProcess::start(&bin, &["--config", &config, "--no-request-log"])?;
+    let mock = MockProcess::start(
+        &bin,
+        &[
+            "--config",
+            &config,
+            "--no-request-log",
+            "--no-delivery-counts",
+        ],
+    )?;
     let token = fx.apns_provider_token(&bin)?;
     bench::print_load();
 
+    let mock_pid = mock.pid().to_string();
     let mut reference = 0.0;
+    // The mock's CPU time per request under h2load, to compare with its time per
+    // notification under pushgate: both processes share the machine's cores.
+    let mut mock_per_h2load_request = Vec::new();
     if !args.analysis_only {
         let mut rates = Vec::new();
         for run in 1..=args.h2load_runs {
+            let mock_before = bench::cpu_secs(&mock_pid)?;
             let h2 = bench::h2load(
                 args.n.min(200_000),
                 &[
@@ -135,8 +152,14 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 &fx.payload,
                 &format!("{}/3/device/{:064x}", mock.apns_url(), 1),
             )?;
-            println!("h2load run {run}: {:.0} req/s", h2.requests_per_sec);
+            let mock_us =
+                (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / h2.succeeded.max(1) as f64;
+            println!(
+                "h2load run {run}: {:.0} req/s, mock {mock_us:.1} µs CPU per request",
+                h2.requests_per_sec
+            );
             rates.push(h2.requests_per_sec);
+            mock_per_h2load_request.push(mock_us);
         }
         reference = bench::median(&rates).unwrap_or(0.0);
     }
@@ -147,8 +170,8 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     };
     let exe = std::env::current_exe()?;
     for backend in backends {
-        let (mut analysis, mut rates, mut rss, mut cpu) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for run in 1..=args.runs {
             let mut command = Command::new(&exe);
             command
@@ -167,9 +190,13 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             if args.analysis_only {
                 command.arg("--analysis-only");
             }
+            // The mock is idle but for the sending, so its CPU time over the whole run is
+            // that of the sending.
+            let mock_before = bench::cpu_secs(&mock_pid)?;
             let report: RunReport = bench::child_report(&mut command)?;
+            let mock_us = (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / args.n as f64;
             println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification, peak RSS {:.1} MiB",
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs), peak RSS {:.1} MiB",
                 report.analysis_secs,
                 report.send_secs,
                 report.rate,
@@ -178,17 +205,20 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 report.peak_rss_kib as f64 / 1024.0
             );
             cpu.push(report.send_cpu_us);
+            mock_cpu.push(mock_us);
             analysis.push(report.analysis_secs);
             rates.push(report.rate);
             rss.push(report.peak_rss_kib as f64 / 1024.0);
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification; peak RSS {:.1} MiB",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); peak RSS {:.1} MiB",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
             bench::median(&cpu).unwrap_or(0.0),
+            bench::median(&mock_cpu).unwrap_or(0.0),
+            bench::median(&mock_per_h2load_request).unwrap_or(0.0),
             bench::median(&rss).unwrap_or(0.0),
         );
     }
