@@ -11,14 +11,14 @@
 //! Starts `pushgate-mock` once (one tokio worker, its request log and its count of
 //! deliveries per token off), measures `h2load -n N -c 4 -m 100` on its APNs 200 path,
 //! then runs `--runs` deliveries per backend, each in a fresh child process on a fresh
-//! database. A child installs the
-//! Prometheus recorder and checkpoints SQLite's write-ahead log as `pushgate serve` does,
-//! seeds the subscriptions (not timed), resets its peak RSS, then times the analysis and
-//! the sending, checks that every message ended `Sent`, and reports. Prints one line per run and the medians: analysis
-//! seconds, notifications/s end to end (sending), the ratio to h2load, and peak RSS. Also
-//! the CPU time per notification of the child while sending and of the mock over the run
-//! (it is idle but for the sending), and the mock's CPU time per request under h2load: the
-//! two processes share the machine's cores.
+//! database. A child allocates through jemalloc as the `pushgate` binary does, installs
+//! the Prometheus recorder and checkpoints SQLite's write-ahead log as `pushgate serve`
+//! does, seeds the subscriptions (not timed), resets its peak RSS, then times the analysis
+//! and the sending, checks that every message ended `Sent`, and reports. Prints one line
+//! per run and the medians: analysis seconds, notifications/s end to end (sending), the
+//! ratio to h2load, and peak RSS. Also the CPU time per notification of the child while
+//! sending and of the mock over the run (it is idle but for the sending), and the mock's
+//! CPU time per request under h2load: the two processes share the machine's cores.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +43,12 @@ use pushgate_store::testing::TestDatabase;
 use pushgate_store::{App, DeliveryState, NewDelivery, Platform, StoreOptions, Target};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+
+/// The allocator of the `pushgate` binary, so that the child pays for allocation as a node
+/// does.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const TOPIC: &str = "com.example.app";
 const APP: &str = "bench-ios";
