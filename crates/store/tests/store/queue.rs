@@ -7,7 +7,8 @@ use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use pushgate_quarantine::{AddressState, AddressStatus};
 use pushgate_store::queue::{Claimed, Lease, MessageResult};
 use pushgate_store::{
-    Address, DeliveryState, Dialect, Page, Store, Target, reports::MessageFilter,
+    Address, DeliveryState, Dialect, Page, Store, Target,
+    reports::{DeliverySummary, MessageFilter},
 };
 
 use crate::analysis::analyzed;
@@ -25,6 +26,16 @@ async fn queued(store: &Store, tokens: &[&str]) -> pushgate_store::Delivery {
             .unwrap();
     }
     analyzed(store, "ios-app", Target::All, false, 1000).await
+}
+
+async fn summary_of(store: &Store, delivery_id: &str) -> DeliverySummary {
+    let delivery = store.delivery(delivery_id).await.unwrap().unwrap();
+    store.summary(&delivery).await.unwrap()
+}
+
+/// A summary's messages: sent, failed, pending, to retry.
+fn by_status(summary: &DeliverySummary) -> (i64, i64, i64, i64) {
+    (summary.sent, summary.failed, summary.pending, summary.retry)
 }
 
 fn sent(claimed: &Claimed) -> MessageResult {
@@ -341,14 +352,8 @@ async fn waiting_messages_are_past_the_cursor_in_leased_ranges_or_retries(store:
         store.finish_complete_deliveries(expired_at).await.unwrap(),
         1
     );
-    let summary = store
-        .summary(&store.delivery(&delivery.id).await.unwrap().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        (summary.sent, summary.failed, summary.pending, summary.retry),
-        (1, 5, 0, 0)
-    );
+    let summary = summary_of(&store, &delivery.id).await;
+    assert_eq!(by_status(&summary), (1, 5, 0, 0));
 }
 
 /// The pipeline's writer claims the next messages in the transaction that writes a batch's
@@ -577,14 +582,8 @@ async fn a_first_attempts_final_result_is_appended_once_and_read_as_the_messages
             .unwrap(),
         1
     );
-    let summary = store
-        .summary(&store.delivery(&delivery.id).await.unwrap().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        (summary.sent, summary.failed, summary.pending, summary.retry),
-        (1, 2, 0, 0)
-    );
+    let summary = summary_of(&store, &delivery.id).await;
+    assert_eq!(by_status(&summary), (1, 2, 0, 0));
     assert_eq!(summary.quarantined_after_sending, 1);
     assert_eq!(summary.failed_by_type_and_reason.len(), 1);
     let failures = &summary.failed_by_type_and_reason[0];
