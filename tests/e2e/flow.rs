@@ -374,7 +374,8 @@ async fn main_flow(backend: Backend) {
     let rows: Value = serde_json::from_slice(&non.stdout).expect("JSON");
     assert_eq!(rows[0]["failed"], 1);
 
-    // Metrics show the sends by outcome row, the quarantine, the latency and the queue.
+    // Metrics show the sends by outcome row, the quarantine, the latency, the results
+    // transactions and the queue.
     let metrics = call(
         &world.http,
         Method::GET,
@@ -388,6 +389,7 @@ async fn main_flow(backend: Backend) {
         "pushgate_sends_total{app=\"ios-app\",platform=\"ios\",outcome=\"apns.unregistered\"} 1",
         "pushgate_quarantined_total{app=\"ios-app\",platform=\"ios\"} 1",
         "pushgate_send_seconds_bucket{platform=\"ios\"",
+        "pushgate_result_write_seconds_bucket{le=\"0.001\"}",
         "pushgate_queue_depth",
         "pushgate_job_runs_total{job=\"optout-sweep\"",
     ] {

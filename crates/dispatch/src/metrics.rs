@@ -17,6 +17,9 @@ pub const SENDS: &str = "pushgate_sends_total";
 pub const SEND_SECONDS: &str = "pushgate_send_seconds";
 /// Tokens put in quarantine by a send, by app and platform.
 pub const QUARANTINED: &str = "pushgate_quarantined_total";
+/// Seconds each results transaction held the write path: from taking a connection to the
+/// commit of a batch's results, address states and the claims that ride along.
+pub const RESULT_WRITE_SECONDS: &str = "pushgate_result_write_seconds";
 /// Job runs, by job and outcome (`ok`, `failed`, `skipped`: another node held the lock).
 pub const JOB_RUNS: &str = "pushgate_job_runs_total";
 
@@ -25,16 +28,26 @@ pub const SEND_SECONDS_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// The buckets of [`RESULT_WRITE_SECONDS`], in seconds: from 1 ms to 10 s.
+pub const RESULT_WRITE_SECONDS_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// How often [`upkeep`] folds recorded histogram samples into their buckets.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Installs the Prometheus recorder as the process's recorder (send latency with
-/// [`SEND_SECONDS_BUCKETS`]). Run [`upkeep`] beside it.
+/// [`SEND_SECONDS_BUCKETS`], results transactions with [`RESULT_WRITE_SECONDS_BUCKETS`]).
+/// Run [`upkeep`] beside it.
 pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full(SEND_SECONDS.to_owned()),
             &SEND_SECONDS_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(RESULT_WRITE_SECONDS.to_owned()),
+            &RESULT_WRITE_SECONDS_BUCKETS,
         )?
         .install_recorder()
 }
@@ -53,6 +66,11 @@ pub async fn upkeep(handle: PrometheusHandle, cancel: CancellationToken) {
 /// Records one job run's outcome.
 pub(crate) fn record_job_run(job: &'static str, outcome: &'static str) {
     metrics::counter!(JOB_RUNS, "job" => job, "outcome" => outcome).increment(1);
+}
+
+/// Records how long one results transaction took.
+pub(crate) fn record_result_write(elapsed: Duration) {
+    metrics::histogram!(RESULT_WRITE_SECONDS).record(elapsed.as_secs_f64());
 }
 
 /// Records one attempt's outcome.

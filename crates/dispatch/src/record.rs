@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus};
 use pushgate_quarantine::{AddressState, Effect, SendOutcome, apply};
@@ -52,11 +52,15 @@ pub(crate) async fn write_batch(
     batch: Vec<Done>,
     claim: usize,
 ) -> Result<Written, (DispatchError, Vec<Done>)> {
+    let started = Instant::now();
     match write(inner, &batch, claim).await {
-        Ok(claimed) => Ok(Written {
-            claimed,
-            permits: batch.into_iter().map(|done| done.permit).collect(),
-        }),
+        Ok(claimed) => {
+            metrics::record_result_write(started.elapsed());
+            Ok(Written {
+                claimed,
+                permits: batch.into_iter().map(|done| done.permit).collect(),
+            })
+        }
         Err(error) => Err((error, batch)),
     }
 }
