@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::Parser;
+use metrics_exporter_prometheus::PrometheusHandle;
 use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint};
 use pushgate_dispatch::analysis::Analyzer;
 use pushgate_dispatch::clock::SystemClock;
@@ -112,6 +113,21 @@ struct RunReport {
     peak_rss_kib: u64,
     /// CPU time (user + system) of the child process while sending, per notification.
     send_cpu_us: f64,
+    /// Results transactions while sending (`pushgate_result_write_seconds`): how many, and
+    /// their seconds in all.
+    result_writes: u64,
+    result_write_secs: f64,
+}
+
+impl RunReport {
+    /// The share of the sending during which a results transaction held the write path.
+    fn write_busy(&self) -> f64 {
+        if self.send_secs > 0.0 {
+            self.result_write_secs / self.send_secs
+        } else {
+            0.0
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -176,8 +192,14 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     };
     let exe = std::env::current_exe()?;
     for backend in backends {
-        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu, mut busy) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for run in 1..=args.runs {
             let mut command = Command::new(&exe);
             command
@@ -202,14 +224,19 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             let report: RunReport = bench::child_report(&mut command)?;
             let mock_us = (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / args.n as f64;
             println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs), peak RSS {:.1} MiB",
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
                 report.analysis_secs,
                 report.send_secs,
                 report.rate,
                 report.sent,
                 report.send_cpu_us,
-                report.peak_rss_kib as f64 / 1024.0
+                report.peak_rss_kib as f64 / 1024.0,
+                report.result_writes,
+                report.sent as f64 / report.result_writes.max(1) as f64,
+                report.result_write_secs * 1e3 / report.result_writes.max(1) as f64,
+                100.0 * report.write_busy(),
             );
+            busy.push(report.write_busy());
             cpu.push(report.send_cpu_us);
             mock_cpu.push(mock_us);
             analysis.push(report.analysis_secs);
@@ -218,7 +245,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); peak RSS {:.1} MiB",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
@@ -226,6 +253,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             bench::median(&mock_cpu).unwrap_or(0.0),
             bench::median(&mock_per_h2load_request).unwrap_or(0.0),
             bench::median(&rss).unwrap_or(0.0),
+            100.0 * bench::median(&busy).unwrap_or(0.0),
         );
     }
     Ok(())
@@ -245,17 +273,21 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
     };
     let cancel = CancellationToken::new();
     let _upkeep = runtime.spawn(pushgate_dispatch::metrics::upkeep(
-        prometheus,
+        prometheus.clone(),
         cancel.clone(),
     ));
-    let report = runtime.block_on(run_delivery(args, dir));
+    let report = runtime.block_on(run_delivery(args, dir, &prometheus));
     cancel.cancel();
     let report = report?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 
-async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
+async fn run_delivery(
+    args: &Args,
+    dir: &Path,
+    prometheus: &PrometheusHandle,
+) -> anyhow::Result<RunReport> {
     let fx = Fixtures::read(dir)?;
     let options = StoreOptions::default();
     let db = match args.backend.as_str() {
@@ -321,6 +353,8 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
             sent: 0,
             peak_rss_kib: bench::self_peak_rss_kib()?,
             send_cpu_us: 0.0,
+            result_writes: 0,
+            result_write_secs: 0.0,
         });
     }
 
@@ -374,6 +408,7 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
     }
     let send_secs = started.elapsed().as_secs_f64();
     let send_cpu_us = (bench::cpu_secs("self")? - cpu_before) * 1e6 / args.n as f64;
+    let rendered = prometheus.render();
     cancel.cancel();
     running.await??;
     let done = store
@@ -395,5 +430,18 @@ async fn run_delivery(args: &Args, dir: &Path) -> anyhow::Result<RunReport> {
         sent: summary.sent,
         peak_rss_kib: bench::self_peak_rss_kib()?,
         send_cpu_us,
+        result_writes: rendered_value(&rendered, "pushgate_result_write_seconds_count")? as u64,
+        result_write_secs: rendered_value(&rendered, "pushgate_result_write_seconds_sum")?,
     })
+}
+
+/// The value of an unlabelled series in the Prometheus text `rendered`.
+fn rendered_value(rendered: &str, series: &str) -> anyhow::Result<f64> {
+    rendered
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .with_context(|| format!("{series} in the rendered metrics"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{series} is not a number"))
 }
