@@ -31,21 +31,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MIGRATIONS = os.path.join(HERE, "..", "migrations", "sqlite")
 COLUMNS = "id, attempts, lease, status, next_attempt_at, provider_id, outcome_id, \
 failure_type, failure_reason, error_text, quarantined, no_answer"
-UPDATE = """UPDATE messages SET status = v.status, next_attempt_at = v.next_attempt_at,
- attempts = CASE WHEN v.no_answer = 1 THEN messages.attempts ELSE v.attempts END,
- provider_id = COALESCE(v.provider_id, messages.provider_id),
- outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END,
- failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END,
- failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END,
+UPDATE = """UPDATE messages AS m SET status = v.status, next_attempt_at = v.next_attempt_at,
+ attempts = CASE WHEN v.no_answer = 1 THEN m.attempts ELSE v.attempts END,
+ provider_id = COALESCE(v.provider_id, m.provider_id),
+ outcome_id = CASE WHEN v.no_answer = 1 THEN m.outcome_id ELSE v.outcome_id END,
+ failure_type = CASE WHEN v.no_answer = 1 THEN m.failure_type ELSE v.failure_type END,
+ failure_reason = CASE WHEN v.no_answer = 1 THEN m.failure_reason ELSE v.failure_reason END,
  error_text = v.error_text,
- quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END,
+ quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE m.quarantined END,
  lease_owner = NULL, updated_at = 5
- FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts - 1
- AND ((v.lease IS NULL AND messages.status = 'Retry' AND messages.lease_owner = 'w')
- OR (v.lease IS NOT NULL AND messages.status = 'Pending'
+ FROM v WHERE m.id = v.id AND m.attempts = v.attempts - 1
+ AND ((v.lease IS NULL AND m.status = 'Retry' AND m.lease_owner = 'w')
+ OR (v.lease IS NOT NULL AND m.status = 'Pending'
  {not_appended}
  AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')))"""
-NOT_APPENDED = "AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = messages.id)"
+NOT_APPENDED = "AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = m.id)"
 APPEND = """INSERT INTO message_results (id, delivery_id, status, attempts, provider_id, outcome_id,
  failure_type, failure_reason, error_text, quarantined, updated_at)
  SELECT m.id, m.delivery_id, v.status, CASE WHEN v.no_answer = 1 THEN m.attempts ELSE v.attempts END,

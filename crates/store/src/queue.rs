@@ -487,52 +487,100 @@ impl<'a> ResultRow<'a> {
     }
 }
 
-/// The columns of a result row `v`, in the order the statements bind them.
-const RESULT_COLUMNS: &str = "id, attempts, lease, status, next_attempt_at, provider_id, \
-    outcome_id, failure_type, failure_reason, error_text, quarantined, no_answer";
+/// The start of the results statements on SQLite: the results as `v`, a VALUES list in
+/// the order [`ResultRow`] binds them.
+const RESULTS_VALUES: &str = "WITH v (id, attempts, lease, status, next_attempt_at, \
+    provider_id, outcome_id, failure_type, failure_reason, error_text, quarantined, \
+    no_answer) AS (VALUES ";
+
+/// What a result `v` writes into a message's result columns over what the message `m`
+/// holds, as (column, value): a result without a provider's answer (`no_answer`) keeps the
+/// last attempt's count, outcome, failure type and reason; the provider's id stays unless
+/// a new one came; `quarantined` stays once set. Both the append and the update write these.
+const RESULT_VALUES: [(&str, &str); 7] = [
+    (
+        "attempts",
+        "CASE WHEN v.no_answer = 1 THEN m.attempts ELSE v.attempts END",
+    ),
+    ("provider_id", "COALESCE(v.provider_id, m.provider_id)"),
+    (
+        "outcome_id",
+        "CASE WHEN v.no_answer = 1 THEN m.outcome_id ELSE v.outcome_id END",
+    ),
+    (
+        "failure_type",
+        "CASE WHEN v.no_answer = 1 THEN m.failure_type ELSE v.failure_type END",
+    ),
+    (
+        "failure_reason",
+        "CASE WHEN v.no_answer = 1 THEN m.failure_reason ELSE v.failure_reason END",
+    ),
+    ("error_text", "v.error_text"),
+    (
+        "quarantined",
+        "CASE WHEN v.quarantined = 1 THEN 1 ELSE m.quarantined END",
+    ),
+];
+
+/// The condition that this owner still holds the range lease `v.lease` (up to the owner
+/// value).
+const RANGE_HELD: &str = "EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
 
 /// The append of first attempts' final results, from `v` joined with their messages `m`
-/// (up to the `updated_at` value). A result without an answer keeps what the message holds.
-const RESULTS_INSERT: &str = "INSERT INTO message_results (id, delivery_id, status, attempts, \
-    provider_id, outcome_id, failure_type, failure_reason, error_text, quarantined, updated_at) \
-    SELECT m.id, m.delivery_id, v.status, \
-    CASE WHEN v.no_answer = 1 THEN m.attempts ELSE v.attempts END, \
-    COALESCE(v.provider_id, m.provider_id), \
-    CASE WHEN v.no_answer = 1 THEN m.outcome_id ELSE v.outcome_id END, \
-    CASE WHEN v.no_answer = 1 THEN m.failure_type ELSE v.failure_type END, \
-    CASE WHEN v.no_answer = 1 THEN m.failure_reason ELSE v.failure_reason END, \
-    v.error_text, CASE WHEN v.quarantined = 1 THEN 1 ELSE m.quarantined END, ";
+/// (up to the `updated_at` value).
+static RESULTS_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let columns = RESULT_VALUES.map(|(column, _)| column).join(", ");
+    let values = RESULT_VALUES.map(|(_, value)| value).join(", ");
+    format!(
+        "INSERT INTO message_results (id, delivery_id, status, {columns}, updated_at) \
+         SELECT m.id, m.delivery_id, v.status, {values}, "
+    )
+});
 
 /// The fence of an appended result: the first attempt this owner still holds by its range
-/// (up to the owner value); a message with a result already keeps it.
-const RESULTS_INSERT_FENCE: &str = " FROM v JOIN messages m ON m.id = v.id \
-    WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending' \
-    AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
+/// (up to the owner value). A message with a result already keeps it ([`RESULTS_INSERT_END`]:
+/// the padding's repeated rows are in the same statement, which no `NOT EXISTS` would see).
+static RESULTS_INSERT_FENCE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        " FROM v JOIN messages m ON m.id = v.id \
+         WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending' AND {RANGE_HELD}"
+    )
+});
 
 /// The end of the append: a second result for the same message is dropped.
 const RESULTS_INSERT_END: &str = ") ON CONFLICT (id) DO NOTHING";
 
 /// The update of the results statements, from `v` (up to the `updated_at` value).
-const RESULTS_UPDATE: &str = "UPDATE messages SET status = v.status, \
-    next_attempt_at = v.next_attempt_at, \
-    attempts = CASE WHEN v.no_answer = 1 THEN messages.attempts ELSE v.attempts END, \
-    provider_id = COALESCE(v.provider_id, messages.provider_id), \
-    outcome_id = CASE WHEN v.no_answer = 1 THEN messages.outcome_id ELSE v.outcome_id END, \
-    failure_type = CASE WHEN v.no_answer = 1 THEN messages.failure_type ELSE v.failure_type END, \
-    failure_reason = CASE WHEN v.no_answer = 1 THEN messages.failure_reason ELSE v.failure_reason END, \
-    error_text = v.error_text, \
-    quarantined = CASE WHEN v.quarantined = 1 THEN 1 ELSE messages.quarantined END, \
-    lease_owner = NULL, updated_at = ";
+static RESULTS_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let values = RESULT_VALUES.map(|(column, value)| format!("{column} = {value}"));
+    format!(
+        "UPDATE messages AS m SET status = v.status, next_attempt_at = v.next_attempt_at, \
+         {}, lease_owner = NULL, updated_at = ",
+        values.join(", ")
+    )
+});
 
 /// The fence of a retry's result: it still holds the message (up to the owner value).
-const RESULTS_FENCE: &str = " FROM v WHERE messages.id = v.id AND messages.attempts = v.attempts - 1 \
-    AND ((v.lease IS NULL AND messages.status = 'Retry' AND messages.lease_owner = ";
+const RESULTS_FENCE: &str = " FROM v WHERE m.id = v.id AND m.attempts = v.attempts - 1 \
+    AND ((v.lease IS NULL AND m.status = 'Retry' AND m.lease_owner = ";
 
-/// The fence of a first attempt's result to retry: it still holds the range and no result
-/// was appended for the message (up to the owner value).
-const RESULTS_FENCE_RANGE: &str = ") OR (v.lease IS NOT NULL AND messages.status = 'Pending' \
-    AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = messages.id) \
-    AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = ";
+/// The fence of a first attempt's result to retry: the message awaits its first result and
+/// this owner still holds its range (up to the owner value).
+static RESULTS_FENCE_RANGE: LazyLock<String> = LazyLock::new(|| {
+    format!(") OR (v.lease IS NOT NULL AND {AWAITS_FIRST_RESULT} AND {RANGE_HELD}")
+});
+
+/// The results update on PostgreSQL: the results as one JSON parameter (`$1`), the write
+/// time `$2`, the owner `$3`.
+static RESULTS_UPDATE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x (id bigint, \
+         attempts bigint, lease bigint, status text, next_attempt_at bigint, provider_id text, \
+         outcome_id text, failure_type text, failure_reason bigint, error_text text, \
+         quarantined bigint, no_answer bigint)) {}$2{RESULTS_FENCE}$3{}$3)))",
+        *RESULTS_UPDATE, *RESULTS_FENCE_RANGE
+    )
+});
 
 /// A batch's results transaction: lock the addresses, write their new states and the
 /// messages' results, release finished ranges, commit. Dropping it without
@@ -596,7 +644,7 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut statement = Statement::new(self.dialect);
-        statement.push(&format!("WITH v ({RESULT_COLUMNS}) AS (VALUES "));
+        statement.push(RESULTS_VALUES);
         for (i, result) in chunk.rows().enumerate() {
             if i > 0 {
                 statement.push(", ");
@@ -620,17 +668,17 @@ impl ResultsTx {
         statement.push(") ");
         match write {
             Write::Append => statement
-                .push(RESULTS_INSERT)
+                .push(&RESULTS_INSERT)
                 .bind(millis(now))
-                .push(RESULTS_INSERT_FENCE)
+                .push(&RESULTS_INSERT_FENCE)
                 .bind(self.owner.as_str())
                 .push(RESULTS_INSERT_END),
             Write::Update => statement
-                .push(RESULTS_UPDATE)
+                .push(&RESULTS_UPDATE)
                 .bind(millis(now))
                 .push(RESULTS_FENCE)
                 .bind(self.owner.as_str())
-                .push(RESULTS_FENCE_RANGE)
+                .push(&RESULTS_FENCE_RANGE)
                 .bind(self.owner.as_str())
                 .push(")))"),
         };
@@ -651,13 +699,7 @@ impl ResultsTx {
         let rows: Vec<ResultRow<'_>> = chunk.iter().map(|r| ResultRow::new(r, now)).collect();
         let json = serde_json::to_string(&rows)
             .map_err(|e| StoreError::Invalid(format!("results as JSON: {e}")))?;
-        let sql = format!(
-            "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x (id bigint, attempts bigint, \
-             lease bigint, status text, next_attempt_at bigint, provider_id text, outcome_id text, \
-             failure_type text, failure_reason bigint, error_text text, quarantined bigint, \
-             no_answer bigint)) {RESULTS_UPDATE}$2{RESULTS_FENCE}$3{RESULTS_FENCE_RANGE}$3)))"
-        );
-        let done = sqlx::query(&sql)
+        let done = sqlx::query(&RESULTS_UPDATE_POSTGRES)
             .bind(json)
             .bind(millis(now))
             .bind(self.owner.clone())
