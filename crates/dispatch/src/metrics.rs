@@ -17,7 +17,7 @@ pub const SENDS: &str = "pushgate_sends_total";
 pub const SEND_SECONDS: &str = "pushgate_send_seconds";
 /// Tokens put in quarantine by a send, by app and platform.
 pub const QUARANTINED: &str = "pushgate_quarantined_total";
-/// Seconds each results transaction held the write path: from taking a connection to the
+/// Seconds each results transaction took: from asking for the write connection to the
 /// commit of a batch's results, address states and the claims that ride along.
 pub const RESULT_WRITE_SECONDS: &str = "pushgate_result_write_seconds";
 /// Job runs, by job and outcome (`ok`, `failed`, `skipped`: another node held the lock).
