@@ -120,7 +120,8 @@ struct RunReport {
 }
 
 impl RunReport {
-    /// The share of the sending during which a results transaction held the write path.
+    /// The share of the sending during which a results transaction was under way (from
+    /// asking for the write connection to the commit).
     fn write_busy(&self) -> f64 {
         if self.send_secs > 0.0 {
             self.result_write_secs / self.send_secs
