@@ -84,12 +84,6 @@ pub(crate) struct Stats {
     count_deliveries: bool,
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Self::new(true)
-    }
-}
-
 impl Stats {
     /// Counters, with deliveries per token counted or not.
     pub(crate) fn new(count_deliveries: bool) -> Self {
@@ -349,7 +343,7 @@ mod tests {
 
     #[test]
     fn counts_deliveries_and_concurrency() {
-        let stats = Stats::default();
+        let stats = Stats::new(true);
         let conn = stats.connection(Service::Apns, "127.0.0.1:1".parse().unwrap());
         conn.stream_opened();
         conn.stream_opened();
