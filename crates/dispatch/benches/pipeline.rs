@@ -18,7 +18,9 @@
 //! per run and the medians: analysis seconds, notifications/s end to end (sending), the
 //! ratio to h2load, and peak RSS. Also the CPU time per notification of the child while
 //! sending and of the mock over the run (it is idle but for the sending), and the mock's
-//! CPU time per request under h2load: the two processes share the machine's cores.
+//! CPU time per request under h2load: the two processes share the machine's cores. From
+//! the two, the "CPU bound": the rate at which the machine's cores, all busy, would carry
+//! notifications at that cost, the ceiling of any scheduling of the same work.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -187,13 +189,15 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         reference = bench::median(&rates).unwrap_or(0.0);
     }
 
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let backends: Vec<&str> = match args.backend.as_str() {
         "both" => vec!["sqlite", "postgres"],
         one => vec![one],
     };
     let exe = std::env::current_exe()?;
     for backend in backends {
-        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu, mut busy) = (
+        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu, mut busy, mut bound) = (
+            Vec::new(),
             Vec::new(),
             Vec::new(),
             Vec::new(),
@@ -224,8 +228,9 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             let mock_before = bench::cpu_secs(&mock_pid)?;
             let report: RunReport = bench::child_report(&mut command)?;
             let mock_us = (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / args.n as f64;
+            let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
             println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs; {cores} cores allow {ceiling:.0}/s at that cost), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
                 report.analysis_secs,
                 report.send_secs,
                 report.rate,
@@ -238,6 +243,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 100.0 * report.write_busy(),
             );
             busy.push(report.write_busy());
+            bound.push(ceiling);
             cpu.push(report.send_cpu_us);
             mock_cpu.push(mock_us);
             analysis.push(report.analysis_secs);
@@ -245,14 +251,16 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             rss.push(report.peak_rss_kib as f64 / 1024.0);
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
+        let ceiling = bench::median(&bound).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); CPU bound {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
             bench::median(&cpu).unwrap_or(0.0),
             bench::median(&mock_cpu).unwrap_or(0.0),
             bench::median(&mock_per_h2load_request).unwrap_or(0.0),
+            100.0 * ceiling / reference.max(1.0),
             bench::median(&rss).unwrap_or(0.0),
             100.0 * bench::median(&busy).unwrap_or(0.0),
         );
@@ -434,6 +442,17 @@ async fn run_delivery(
         result_writes: rendered_value(&rendered, "pushgate_result_write_seconds_count")? as u64,
         result_write_secs: rendered_value(&rendered, "pushgate_result_write_seconds_sum")?,
     })
+}
+
+/// The most notifications a second that `cores` fully busy cores could carry when each one
+/// costs `cpu_us` microseconds of CPU, pushgate's and the mock's together: the two share
+/// the machine, so no pipelining can send faster than this.
+fn cpu_bound(cores: usize, cpu_us: f64) -> f64 {
+    if cpu_us > 0.0 {
+        cores as f64 * 1e6 / cpu_us
+    } else {
+        0.0
+    }
 }
 
 /// The value of an unlabelled series in the Prometheus text `rendered`.
