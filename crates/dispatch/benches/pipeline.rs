@@ -196,6 +196,11 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     };
     let exe = std::env::current_exe()?;
     for backend in backends {
+        // The database server shares the cores too, but its CPU time is not measured.
+        let unseen = match backend {
+            "postgres" => " (without PostgreSQL's own CPU)",
+            _ => "",
+        };
         let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu, mut busy, mut bound) = (
             Vec::new(),
             Vec::new(),
@@ -230,7 +235,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             let mock_us = (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / args.n as f64;
             let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
             println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs; {cores} cores allow {ceiling:.0}/s at that cost), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs; {cores} cores allow {ceiling:.0}/s at that cost{unseen}), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
                 report.analysis_secs,
                 report.send_secs,
                 report.rate,
@@ -252,11 +257,6 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
         let ceiling = bench::median(&bound).unwrap_or(0.0);
-        // The database server shares the cores too, but its CPU time is not measured.
-        let unseen = match backend {
-            "postgres" => " (without PostgreSQL's own CPU)",
-            _ => "",
-        };
         println!(
             "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
