@@ -201,8 +201,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             "postgres" => " (without PostgreSQL's own CPU)",
             _ => "",
         };
-        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu, mut busy, mut bound) = (
-            Vec::new(),
+        let (mut analysis, mut rates, mut rss, mut cpu, mut mock_cpu, mut busy) = (
             Vec::new(),
             Vec::new(),
             Vec::new(),
@@ -248,7 +247,6 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 100.0 * report.write_busy(),
             );
             busy.push(report.write_busy());
-            bound.push(ceiling);
             cpu.push(report.send_cpu_us);
             mock_cpu.push(mock_us);
             analysis.push(report.analysis_secs);
@@ -256,7 +254,12 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             rss.push(report.peak_rss_kib as f64 / 1024.0);
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
-        let ceiling = bench::median(&bound).unwrap_or(0.0);
+        let bounds: Vec<f64> = cpu
+            .iter()
+            .zip(&mock_cpu)
+            .map(|(pushgate, mock)| cpu_bound(cores, pushgate + mock))
+            .collect();
+        let ceiling = bench::median(&bounds).unwrap_or(0.0);
         println!(
             "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
