@@ -55,6 +55,26 @@ pub(crate) async fn upsert_addresses(
     addresses: &[Address],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    write_addresses(tx, dialect, addresses, now, Existing::Overwrite).await
+}
+
+/// What [`write_addresses`] does with a row that is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Overwrite it.
+    Overwrite,
+    /// Fail with [`StoreError::Conflict`]: the rows were computed from their absence.
+    Conflict,
+}
+
+/// Inserts addresses, or on an existing row does what `existing` says.
+pub(crate) async fn write_addresses(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    addresses: &[Address],
+    now: DateTime<Utc>,
+    existing: Existing,
+) -> Result<(), StoreError> {
     for chunk in batch_chunks(dialect, addresses) {
         let mut statement = Statement::new(dialect);
         statement.push(&format!(
@@ -81,15 +101,23 @@ pub(crate) async fn upsert_addresses(
                 Value::from(millis(now)),
             ]);
         }
-        statement.push(
-            " ON CONFLICT (app_id, token) DO UPDATE SET status = excluded.status, \
-             error_count = excluded.error_count, last_failure_type = excluded.last_failure_type, \
-             last_failure_reason = excluded.last_failure_reason, \
-             first_error_text = excluded.first_error_text, last_error_text = excluded.last_error_text, \
-             first_error_at = excluded.first_error_at, last_error_at = excluded.last_error_at, \
-             unregistered_at = excluded.unregistered_at, last_modified = excluded.last_modified",
-        );
-        statement.query().execute(&mut **tx).await?;
+        match existing {
+            Existing::Overwrite => statement.push(
+                " ON CONFLICT (app_id, token) DO UPDATE SET status = excluded.status, \
+                 error_count = excluded.error_count, last_failure_type = excluded.last_failure_type, \
+                 last_failure_reason = excluded.last_failure_reason, \
+                 first_error_text = excluded.first_error_text, last_error_text = excluded.last_error_text, \
+                 first_error_at = excluded.first_error_at, last_error_at = excluded.last_error_at, \
+                 unregistered_at = excluded.unregistered_at, last_modified = excluded.last_modified",
+            ),
+            Existing::Conflict => statement.push(" ON CONFLICT (app_id, token) DO NOTHING"),
+        };
+        let inserted = statement.query().execute(&mut **tx).await?.rows_affected();
+        if existing == Existing::Conflict && inserted < chunk.len() as u64 {
+            return Err(StoreError::Conflict(
+                "an address to create was created meanwhile",
+            ));
+        }
     }
     Ok(())
 }

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// The app is not known to the store.
     #[error("unknown app {0:?}")]
     UnknownApp(String),
+    /// Another transaction wrote rows this one meant to create; nothing of this one is
+    /// kept, and trying again reads what the other wrote.
+    #[error("a concurrent transaction wrote the same rows: {0}")]
+    Conflict(&'static str),
 }
 
 impl StoreError {

@@ -35,6 +35,7 @@
 //! `attempts` counts the attempts whose result was written. A worker that dies leaves its
 //! leases to run out: every message is sent at least once and ends with one final status.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use sqlx::{Any, Row, Transaction};
 
-use crate::addresses::{lock_addresses, upsert_addresses};
+use crate::addresses::{Existing, lock_addresses, write_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Padded, Statement, Value, padded_chunks};
@@ -353,6 +354,7 @@ impl Store {
             tx: self.begin_write().await?,
             dialect: self.dialect(),
             owner: owner.to_owned(),
+            locked: HashSet::new(),
         })
     }
 
@@ -589,6 +591,8 @@ pub struct ResultsTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
     owner: String,
+    /// The addresses [`ResultsTx::lock_addresses`] found, by app and token.
+    locked: HashSet<(String, String)>,
 }
 
 impl ResultsTx {
@@ -598,16 +602,32 @@ impl ResultsTx {
         app_id: &str,
         tokens: &[&str],
     ) -> Result<Vec<Address>, StoreError> {
-        lock_addresses(&mut self.tx, self.dialect, app_id, tokens).await
+        let found = lock_addresses(&mut self.tx, self.dialect, app_id, tokens).await?;
+        self.locked.extend(
+            found
+                .iter()
+                .map(|address| (address.app_id.clone(), address.token.clone())),
+        );
+        Ok(found)
     }
 
-    /// Writes addresses' new states.
+    /// Writes addresses' new states: over the rows [`ResultsTx::lock_addresses`] found, and
+    /// as new rows for the others. If another transaction created one of those meanwhile
+    /// (PostgreSQL: nothing locks a row that is not there), the new state was computed
+    /// from a state that no longer holds: this fails with [`StoreError::Conflict`], and the
+    /// batch is to be written again in a new transaction.
     pub async fn write_addresses(
         &mut self,
         addresses: &[Address],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        upsert_addresses(&mut self.tx, self.dialect, addresses, now).await
+        let (known, new): (Vec<Address>, Vec<Address>) =
+            addresses.iter().cloned().partition(|address| {
+                self.locked
+                    .contains(&(address.app_id.clone(), address.token.clone()))
+            });
+        write_addresses(&mut self.tx, self.dialect, &known, now, Existing::Overwrite).await?;
+        write_addresses(&mut self.tx, self.dialect, &new, now, Existing::Conflict).await
     }
 
     /// Writes the results of this owner's attempts and releases their row leases. A

@@ -7,7 +7,7 @@ use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use pushgate_quarantine::{AddressState, AddressStatus};
 use pushgate_store::queue::{Claimed, Lease, MessageResult};
 use pushgate_store::{
-    Address, DeliveryState, Dialect, Page, Store, Target,
+    Address, DeliveryState, Dialect, Page, Store, StoreError, Target,
     reports::{DeliverySummary, MessageFilter},
 };
 
@@ -67,6 +67,7 @@ both_backends!(
     a_checkpoint_copies_the_whole_write_ahead_log_into_the_database_file,
     a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
     a_first_attempts_final_result_is_appended_once_and_read_as_the_messages_own,
+    an_address_created_since_the_results_transaction_looked_is_a_conflict,
 );
 
 async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
@@ -604,4 +605,94 @@ async fn a_first_attempts_final_result_is_appended_once_and_read_as_the_messages
             .collect::<Vec<_>>(),
         [(2, 1)]
     );
+}
+
+async fn an_address_created_since_the_results_transaction_looked_is_a_conflict(store: Store) {
+    // "How a failure moves an address": a new state is computed from the current one. A
+    // results transaction writes over the rows it locked, and creates the others only if
+    // nobody did meanwhile: otherwise it fails, writes nothing, and is tried again.
+    apps(&store).await;
+    let with_errors = |token: &str, count: u32| {
+        let mut state = AddressState::valid(t0());
+        state.status = AddressStatus::WithErrors;
+        state.error_count = count;
+        state.last_failure_type = Some(FailureType::Soft);
+        Address {
+            app_id: "ios-app".into(),
+            token: token.into(),
+            state,
+            unregistered_at: None,
+        }
+    };
+    store
+        .put_address(&with_errors("a1", 1), t0())
+        .await
+        .unwrap();
+    {
+        // This transaction did not find "a1" (it looked only for "a2").
+        let mut tx = store.begin_results("w1").await.unwrap();
+        assert!(
+            tx.lock_addresses("ios-app", &["a2"])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let error = tx
+            .write_addresses(&[with_errors("a2", 1), with_errors("a1", 1)], t0())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    }
+    assert_eq!(
+        store.address("ios-app", "a1").await.unwrap(),
+        Some(with_errors("a1", 1))
+    );
+    assert_eq!(store.address("ios-app", "a2").await.unwrap(), None);
+
+    // Found, it is written over.
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(
+        tx.lock_addresses("ios-app", &["a1"]).await.unwrap().len(),
+        1
+    );
+    tx.write_addresses(&[with_errors("a1", 2)], t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.address("ios-app", "a1").await.unwrap(),
+        Some(with_errors("a1", 2))
+    );
+
+    if store.dialect() == Dialect::Postgres {
+        // Two transactions side by side both find "a3" absent: the second to write it
+        // waits for the first, then fails instead of writing over its count.
+        let mut first = store.begin_results("w1").await.unwrap();
+        let mut second = store.begin_results("w2").await.unwrap();
+        assert!(
+            first
+                .lock_addresses("ios-app", &["a3"])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            second
+                .lock_addresses("ios-app", &["a3"])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        first
+            .write_addresses(&[with_errors("a3", 1)], t0())
+            .await
+            .unwrap();
+        let waiting =
+            tokio::spawn(
+                async move { second.write_addresses(&[with_errors("a3", 1)], t0()).await },
+            );
+        first.commit().await.unwrap();
+        let error = waiting.await.unwrap().unwrap_err();
+        assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    }
 }
