@@ -16,9 +16,10 @@ use futures_util::stream::FuturesUnordered;
 use pushgate_outcome::{MessageStatus, OutcomeId};
 use pushgate_quarantine::QuarantinePolicy;
 use pushgate_store::queue::{Claimed, Lease};
-use pushgate_store::{Dialect, Platform, Store};
+use pushgate_store::{Dialect, Platform, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -41,6 +42,9 @@ pub struct PipelineConfig {
     pub write_batch: usize,
     /// How long a result waits for others to share its transaction, in milliseconds.
     pub write_interval_ms: u64,
+    /// Results transactions under way at once, at most, on PostgreSQL (each on a
+    /// connection of the pool). SQLite has one write connection: there it is always 1.
+    pub result_writers: usize,
     /// How long a claim lasts, in seconds. Must exceed the longest a send can take
     /// (request timeout times the sender's retries): a message whose lease runs out while
     /// it is still in flight may be sent again by another worker.
@@ -58,6 +62,7 @@ impl Default for PipelineConfig {
             max_in_flight: 2000,
             write_batch: 1000,
             write_interval_ms: 10,
+            result_writers: 4,
             lease_secs: 300,
             idle_poll_ms: 200,
             drain_timeout_secs: 30,
@@ -301,6 +306,15 @@ impl Inner {
         self.store.dialect() == Dialect::Sqlite
     }
 
+    /// How many results transactions may be under way at once: SQLite has one write
+    /// connection.
+    pub(crate) fn result_writers(&self) -> usize {
+        match self.store.dialect() {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => self.config.result_writers.max(1),
+        }
+    }
+
     /// Counts the claimed messages of each range lease.
     fn hold(&self, claimed: &[Claimed]) {
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
@@ -427,7 +441,8 @@ impl Inner {
 /// Collects results and writes them in batches until every sender of results is gone.
 /// Until `cancel` fires, each batch's transaction on SQLite also claims the next messages,
 /// which take the batch's places in flight and are sent through `relaunch`; then the
-/// writer lets go of `relaunch` and writes what is still in flight.
+/// writer lets go of `relaunch` and writes what is still in flight. On PostgreSQL up to
+/// `result_writers` batches are written at once, each in a task of its own.
 async fn writer(
     inner: Arc<Inner>,
     mut receiver: mpsc::Receiver<Done>,
@@ -437,6 +452,9 @@ async fn writer(
     let interval = Duration::from_millis(inner.config.write_interval_ms);
     let batch_size = inner.config.write_batch.max(1);
     let mut relaunch = Some(relaunch);
+    let side_by_side = inner.result_writers();
+    let slots = Arc::new(Semaphore::new(side_by_side));
+    let mut writing = JoinSet::new();
     let mut batch = Vec::with_capacity(batch_size);
     loop {
         // Whatever is waiting is taken at once; only a short batch waits (one timer per
@@ -467,30 +485,66 @@ async fn writer(
         } else {
             0
         };
-        let mut pause = Duration::from_millis(100);
-        let written = loop {
-            match write_batch(&inner, std::mem::take(&mut batch), claim).await {
-                Ok(written) => break written,
-                Err((error, returned)) => {
-                    // The database is unavailable: keep the results (their permits hold the
-                    // claim loop back) and try again.
-                    warn!(%error, "writing results failed; retrying");
-                    batch = returned;
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
-                }
+        if side_by_side > 1 {
+            // Several results transactions at once (PostgreSQL, which claims apart from
+            // them): each batch is written in a task of its own while the next one fills.
+            while let Some(joined) = writing.try_join_next() {
+                log_failed_write(joined);
             }
-        };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (inner, batch) = (inner.clone(), std::mem::take(&mut batch));
+            writing.spawn(async move {
+                let _slot = slot;
+                // Its permits go with it: their places in flight return to the claim loop.
+                drop(write_until_done(&inner, batch, 0).await);
+            });
+            continue;
+        }
         let Written {
             claimed,
             mut permits,
-        } = written;
+        } = write_until_done(&inner, std::mem::take(&mut batch), claim).await;
         // The places the claim did not fill go back to the claim loop.
         permits.truncate(claimed.len());
         if let Some(relaunch) = &relaunch
             && !claimed.is_empty()
         {
             inner.launch(claimed, permits, relaunch).await;
+        }
+    }
+    while let Some(joined) = writing.join_next().await {
+        log_failed_write(joined);
+    }
+}
+
+/// A results task that panicked: its messages come back when their leases run out.
+fn log_failed_write(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = joined {
+        warn!(%error, "a results transaction's task failed; its leases will bring its messages back");
+    }
+}
+
+/// Writes `batch` (claiming up to `claim` messages in its transaction), trying again
+/// while the database is unavailable: the results are kept, and their permits hold the
+/// claim loop back. A transaction that met another one's new address is tried again at
+/// once.
+async fn write_until_done(inner: &Inner, mut batch: Vec<Done>, claim: usize) -> Written {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match write_batch(inner, std::mem::take(&mut batch), claim).await {
+            Ok(written) => return written,
+            Err((DispatchError::Store(StoreError::Conflict(what)), returned)) => {
+                debug!(conflict = what, "writing results again");
+                batch = returned;
+            }
+            Err((error, returned)) => {
+                warn!(%error, "writing results failed; retrying");
+                batch = returned;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
         }
     }
 }

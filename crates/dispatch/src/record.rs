@@ -1,7 +1,7 @@
 //! Writing a batch of results: each message's final status or next attempt, and each
 //! token's new quarantine state, in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use pushgate_quarantine::{AddressState, Effect, SendOutcome, apply};
 use pushgate_store::Address;
 use pushgate_store::queue::{Claimed, Lease, MessageResult, VALIDITY_ENDED_TEXT};
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::warn;
 
 use crate::error::DispatchError;
 use crate::metrics;
@@ -70,7 +71,9 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
     let mut tx = inner.store.begin_results(&inner.owner).await?;
 
     // The current state of every token the batch sent to, per app (locked until commit).
-    let mut tokens: HashMap<&str, Vec<&str>> = HashMap::new();
+    // Apps and tokens in order, as every results transaction locks them: those that run
+    // side by side (PostgreSQL) wait for one another instead of deadlocking.
+    let mut tokens: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for done in batch {
         if matches!(done.attempt, Attempt::Sent(_)) {
             tokens
@@ -186,7 +189,8 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
             .collect()
     };
 
-    let changed: Vec<Address> = changed.into_values().collect();
+    let mut changed: Vec<Address> = changed.into_values().collect();
+    changed.sort_unstable_by(|a, b| (&a.app_id, &a.token).cmp(&(&b.app_id, &b.token)));
     tx.write_addresses(&changed, now).await?;
     tx.write_results(&results, now).await?;
     tx.release_leases(&finished).await?;
@@ -196,7 +200,13 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
         .collect();
     deliveries.sort_unstable();
     deliveries.dedup();
-    tx.finish_deliveries(&deliveries, now).await?;
+    // Alone, this transaction sees every other result of its deliveries. Beside others it
+    // sees none of theirs until they commit: the deliveries are finished after the commit,
+    // when the last transaction to commit sees them all.
+    let alone = inner.result_writers() == 1;
+    if alone {
+        tx.finish_deliveries(&deliveries, now).await?;
+    }
     let claimed = if claim > 0 {
         tx.claim(claim as i64, inner.lease(), now).await?
     } else {
@@ -204,16 +214,46 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
     };
     tx.commit().await?;
 
-    let mut held = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
-    for (id, n) in in_batch {
-        if let Some(left) = held.get_mut(&id) {
-            *left = left.saturating_sub(n);
-            if *left == 0 {
-                held.remove(&id);
+    // Ranges whose last results were written by this transaction and another beside it:
+    // neither could release them; the last to commit does, now.
+    let mut unreleased = Vec::new();
+    {
+        let mut held = inner.leases.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, n) in in_batch {
+            if let Some(left) = held.get_mut(&id) {
+                *left = left.saturating_sub(n);
+                if *left == 0 {
+                    held.remove(&id);
+                    if !finished.contains(&id) {
+                        unreleased.push(id);
+                    }
+                }
             }
         }
     }
+    if (!alone || !unreleased.is_empty())
+        && let Err(error) = after_commit(inner, &unreleased, &deliveries).await
+    {
+        // The results are in: the batch must not be written again. The queue
+        // maintenance finishes the complete deliveries and then drops their leases.
+        warn!(%error, "finishing a written batch's deliveries failed; maintenance will");
+    }
     Ok(claimed)
+}
+
+/// Releases `leases` and finishes `deliveries` that are complete, in a transaction of
+/// their own after a batch's results are committed.
+async fn after_commit(
+    inner: &Inner,
+    leases: &[i64],
+    deliveries: &[&str],
+) -> Result<(), DispatchError> {
+    let now = inner.clock.now();
+    let mut tx = inner.store.begin_results(&inner.owner).await?;
+    tx.release_leases(leases).await?;
+    tx.finish_deliveries(deliveries, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A final failure that has no provider answer behind it (the last attempt's outcome and

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pushgate_dispatch::pipeline::PipelineConfig;
 use pushgate_mocks::{Answer, Rule};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use pushgate_quarantine::{AddressState, AddressStatus};
 use pushgate_store::reports::MessageFilter;
 use pushgate_store::testing::TestDatabase;
 use pushgate_store::{Address, ExclusionKind, Page};
+use tokio_util::sync::CancellationToken;
 
 use crate::both_backends;
 use crate::support::*;
@@ -22,6 +24,7 @@ both_backends!(
     a_success_sets_with_errors_back_to_valid,
     an_allowlisted_token_ignores_errors_with_reason_25,
     ignored_failures_leave_the_address_alone,
+    soft_failures_of_deliveries_written_side_by_side_each_count_once,
 );
 
 async fn apns_unregistered_quarantines_the_token_at_once_with_its_410_timestamp(db: TestDatabase) {
@@ -260,4 +263,69 @@ async fn ignored_failures_leave_the_address_alone(db: TestDatabase) {
                 .is_none()
         );
     }
+}
+
+async fn soft_failures_of_deliveries_written_side_by_side_each_count_once(db: TestDatabase) {
+    // "How a failure moves an address": each counted soft failure adds one to the error
+    // count. Three deliveries to the same tokens at once, their results in batches of 20
+    // written by four transactions side by side on PostgreSQL (one at a time on SQLite):
+    // the transactions lock a token's address in turn, so no count is lost.
+    let world = World::new(db).await;
+    world.script(Rule::fcm_prefix(
+        "side",
+        Answer::fcm(pushgate_outcome::fcm::ErrorCode::SenderIdMismatch),
+    ));
+    let tokens = fcm_tokens("side", 400);
+    world.subscribe(ANDROID, &tokens).await;
+    let mut deliveries = Vec::new();
+    for _ in 0..3 {
+        deliveries.push(world.deliver(ANDROID, 3600).await);
+    }
+    let config = PipelineConfig {
+        write_batch: 20,
+        result_writers: 4,
+        ..test_config()
+    };
+    let pipeline = world.pipeline_with(
+        "node-a",
+        config,
+        fast_retries(),
+        std::sync::Arc::new(pushgate_dispatch::clock::SystemClock),
+    );
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let (pipeline, cancel) = (pipeline.clone(), cancel.clone());
+        async move { pipeline.run(cancel).await }
+    });
+    for delivery in &deliveries {
+        let done = wait_done(world.store(), &delivery.id, Duration::from_secs(60)).await;
+        let summary = world.store().summary(&done).await.unwrap();
+        assert_eq!((summary.sent, summary.failed), (0, 400));
+    }
+    cancel.cancel();
+    running.await.unwrap().unwrap();
+    // Each of the 1,200 messages was answered once.
+    let answered = world
+        .mocks
+        .stats()
+        .status_count(pushgate_mocks::Service::Fcm, 403);
+    assert_eq!(answered, 1200);
+    for token in &tokens {
+        let address = world
+            .store()
+            .address(ANDROID, token)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(address.state.error_count, 3, "{token}");
+        assert_eq!(address.state.status, AddressStatus::WithErrors, "{token}");
+    }
+    assert!(
+        world
+            .store()
+            .leased_messages("node-a")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -68,6 +68,7 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
         ("pipeline.claim_batch", pipeline.claim_batch as u64),
         ("pipeline.max_in_flight", pipeline.max_in_flight as u64),
         ("pipeline.write_batch", pipeline.write_batch as u64),
+        ("pipeline.result_writers", pipeline.result_writers as u64),
         ("pipeline.lease_secs", pipeline.lease_secs),
         ("pipeline.idle_poll_ms", pipeline.idle_poll_ms),
         (
@@ -82,6 +83,14 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
         if value == 0 {
             return Err(ConfigError::key(file, key, "must be at least 1"));
         }
+    }
+    if pipeline.result_writers as u64 >= u64::from(config.database_max_connections) {
+        // The claims, the queue's upkeep and the API need connections of their own.
+        return Err(ConfigError::key(
+            file,
+            "pipeline.result_writers",
+            "must be less than database_max_connections",
+        ));
     }
     if pipeline.lease_secs > 86_400 {
         return Err(ConfigError::key(

@@ -42,6 +42,32 @@ fn error_top(text: &str) -> (ConfigError, PathBuf) {
 }
 
 #[test]
+fn result_writers_leave_connections_to_the_rest() {
+    let (error, _) = failure("[pipeline]\nresult_writers = 0\n", &[]);
+    let line = error.to_string();
+    assert!(
+        line.contains("pipeline.result_writers: must be at least 1"),
+        "{line}"
+    );
+    let (error, _) = failure(
+        "database_max_connections = 4\n[pipeline]\nresult_writers = 4\n",
+        &[],
+    );
+    let line = error.to_string();
+    assert!(
+        line.contains("pipeline.result_writers: must be less than database_max_connections"),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "database_max_connections = 4\n[pipeline]\nresult_writers = 3\n",
+    );
+    let config = load_with_env(&path, env(&[])).unwrap();
+    assert_eq!(config.pipeline.result_writers, 3);
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let error = load_with_env(Path::new("/nonexistent/pushgate.toml"), env(&[])).unwrap_err();
     assert!(
