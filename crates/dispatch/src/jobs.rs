@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_quarantine::rules::{error_count_expired, mailbox_full_expired};
 use pushgate_quarantine::{QuarantinePolicy, cleanup};
-use pushgate_store::jobs::Job;
+use pushgate_store::jobs::{CleanupRelease, Job};
 use pushgate_store::{Address, Store};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -163,11 +163,11 @@ impl Jobs {
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some((last.app_id.clone(), last.token.clone()));
-            let released: Vec<(Address, String)> = page
+            let released: Vec<CleanupRelease> = page
                 .iter()
                 .filter_map(|address| {
                     let state = cleanup(&address.state, now, &self.policy)?;
-                    let rule = if error_count_expired(&address.state, now, &self.policy) {
+                    let change = if error_count_expired(&address.state, now, &self.policy) {
                         format!(
                             "{} -> Valid: last error over {} days old",
                             address.state.status, self.policy.error_reset_after_days
@@ -180,17 +180,17 @@ impl Jobs {
                     } else {
                         format!("{} -> Valid", address.state.status)
                     };
-                    Some((
-                        Address {
+                    Some(CleanupRelease {
+                        before: address.clone(),
+                        after: Address {
                             state,
                             ..address.clone()
                         },
-                        rule,
-                    ))
+                        change,
+                    })
                 })
                 .collect();
-            self.store.write_cleanup(run_id, &released, now).await?;
-            changed += released.len() as u64;
+            changed += self.store.write_cleanup(run_id, &released, now).await?;
         }
         Ok(changed)
     }

@@ -1,17 +1,31 @@
 //! Scheduled jobs' database side: the opt-out sweep, the cleanup's reads and writes, job
 //! runs with what they changed, and the lock that lets one node at a time run a job.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
 
-use crate::addresses::{ADDRESS_COLUMNS, address_from_row, upsert_addresses};
+use crate::addresses::{ADDRESS_COLUMNS, address_from_row, lock_addresses, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
 use crate::{Dialect, Store};
+
+/// An address the cleanup releases: as it read it, as it is to be written, and the change
+/// recorded for the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupRelease {
+    /// The address as the cleanup read it.
+    pub before: Address,
+    /// Its new state.
+    pub after: Address,
+    /// What the run records (`With errors -> Valid: ...`).
+    pub change: String,
+}
 
 /// The scheduled jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -270,39 +284,64 @@ impl Store {
         rows.iter().map(address_from_row).collect()
     }
 
-    /// Writes the addresses the cleanup released, recording each as a change of `run_id`.
+    /// Writes the addresses the cleanup released, recording each as a change of `run_id`,
+    /// and returns how many it wrote. An address is written only if it is still as the
+    /// cleanup read it (`before`): one that a send changed meanwhile (a new error, a
+    /// quarantine) keeps that change, and the next cleanup looks at it again.
     pub async fn write_cleanup(
         &self,
         run_id: i64,
-        released: &[(Address, String)],
+        released: &[CleanupRelease],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         if released.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        let addresses: Vec<Address> = released.iter().map(|(a, _)| a.clone()).collect();
+        let mut by_app: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for release in released {
+            by_app
+                .entry(&release.before.app_id)
+                .or_default()
+                .push(&release.before.token);
+        }
+        let mut current = HashMap::new();
+        for (app_id, mut tokens) in by_app {
+            tokens.sort_unstable();
+            tokens.dedup();
+            for address in lock_addresses(&mut tx, self.dialect(), app_id, &tokens).await? {
+                current.insert((address.app_id.clone(), address.token.clone()), address);
+            }
+        }
+        let released: Vec<&CleanupRelease> = released
+            .iter()
+            .filter(|release| {
+                let key = (release.before.app_id.clone(), release.before.token.clone());
+                current.get(&key) == Some(&release.before)
+            })
+            .collect();
+        let addresses: Vec<Address> = released.iter().map(|r| r.after.clone()).collect();
         upsert_addresses(&mut tx, self.dialect(), &addresses, now).await?;
         for chunk in released.chunks(5000) {
             let mut statement = Statement::new(self.dialect());
             statement.push(
                 "INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) VALUES ",
             );
-            for (i, (address, change)) in chunk.iter().enumerate() {
+            for (i, release) in chunk.iter().enumerate() {
                 if i > 0 {
                     statement.push(", ");
                 }
                 statement.row([
                     Value::from(run_id),
-                    Value::from(address.app_id.as_str()),
+                    Value::from(release.after.app_id.as_str()),
                     Value::from("address"),
-                    Value::from(address.token.as_str()),
-                    Value::from(change.as_str()),
+                    Value::from(release.after.token.as_str()),
+                    Value::from(release.change.as_str()),
                 ]);
             }
             statement.query().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(released.len() as u64)
     }
 }

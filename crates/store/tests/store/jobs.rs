@@ -2,12 +2,12 @@
 
 use pushgate_outcome::FailureReason;
 use pushgate_quarantine::AddressStatus;
-use pushgate_store::jobs::Job;
+use pushgate_store::jobs::{CleanupRelease, Job};
 use pushgate_store::{Dialect, Store};
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, status, t0};
+use crate::support::{apps, secs, status, t0};
 
 both_backends!(
     optout_sweep_disables_subscriptions_of_unregistered_tokens_and_records_them,
@@ -119,23 +119,35 @@ async fn cleanup_candidates_are_the_open_episodes_and_writes_are_recorded(store:
         .start_job_run(Job::Cleanup, "node-1", t0())
         .await
         .unwrap();
-    let released = with_errors.state.cleared(t0());
-    let address = pushgate_store::Address {
-        state: released,
-        ..with_errors.clone()
+    let release = |before: &pushgate_store::Address| CleanupRelease {
+        before: before.clone(),
+        after: pushgate_store::Address {
+            state: before.state.cleared(t0()),
+            ..before.clone()
+        },
+        change: "With errors -> Valid (10 days)".into(),
     };
-    store
-        .write_cleanup(
-            run,
-            &[(address, "With errors -> Valid (10 days)".into())],
-            t0(),
-        )
+    // quarantine-rules.md, the cleanup's 10-day rule applies to the address as it stands:
+    // "android-app"/"w1" got a new error after the cleanup read it, so it keeps it, and
+    // nothing is recorded for it.
+    let mut newer = other_app.clone();
+    newer.state.error_count += 1;
+    newer.state.last_modified = t0() + secs(1);
+    store.put_address(&newer, t0()).await.unwrap();
+    let written = store
+        .write_cleanup(run, &[release(&with_errors), release(&other_app)], t0())
         .await
         .unwrap();
+    assert_eq!(written, 1);
     assert_eq!(status(&store, "ios-app", "w1").await, AddressStatus::Valid);
+    assert_eq!(
+        store.address("android-app", "w1").await.unwrap(),
+        Some(newer)
+    );
     let changes = store.job_changes(run).await.unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].subject_key, "w1");
+    assert_eq!(changes[0].app_id, "ios-app");
     assert_eq!(changes[0].change, "With errors -> Valid (10 days)");
 }
 
