@@ -93,6 +93,9 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
 
     let mut changed: HashMap<(String, String), Address> = HashMap::new();
     let mut results = Vec::with_capacity(batch.len());
+    // The sends to count once the results are committed (a batch written again after an
+    // error counts them once).
+    let mut sends = Vec::with_capacity(batch.len());
     for done in batch {
         let message = &done.message;
         let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
@@ -147,13 +150,11 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
                         classification.failure_reason(),
                     )
                 };
-                metrics::record_send(
-                    &done.entry.app_id,
-                    done.entry.platform,
+                sends.push((
+                    done,
                     outcome_label(classification.id(), status),
-                    done.elapsed,
                     effect == Effect::Quarantined,
-                );
+                ));
                 MessageResult {
                     id: message.id,
                     attempts: message.attempts,
@@ -213,6 +214,15 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
         Vec::new()
     };
     tx.commit().await?;
+    for (done, outcome, quarantined) in sends {
+        metrics::record_send(
+            &done.entry.app_id,
+            done.entry.platform,
+            outcome,
+            done.elapsed,
+            quarantined,
+        );
+    }
 
     // Ranges whose last results were written by this transaction and another beside it:
     // neither could release them; the last to commit does, now.
