@@ -383,6 +383,11 @@ impl Store {
             return Ok(count.unsigned_abs());
         }
         let next = where_sql.next();
+        if self.dialect() == Dialect::Postgres {
+            let released = release_bulk_postgres(&mut tx, &where_sql, app_id, action, now).await?;
+            tx.commit().await?;
+            return Ok(released);
+        }
         let (action_name, change) = match action {
             ReleaseAction::Valid => (
                 "valid",
@@ -410,6 +415,51 @@ impl Store {
         tx.commit().await?;
         Ok(count.unsigned_abs())
     }
+}
+
+/// A bulk release on PostgreSQL, as one statement: it locks the matching addresses in
+/// token order (as results transactions lock theirs, so neither waits on the other in a
+/// cycle), releases them and records each release from the rows it changed, all in one
+/// snapshot. An address that a send changes meanwhile is released only if it still
+/// matches once its lock is free, and recorded only if released. Returns how many.
+async fn release_bulk_postgres(
+    tx: &mut Transaction<'static, Any>,
+    where_sql: &FilterSql,
+    app_id: &str,
+    action: ReleaseAction,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let (clause, next) = (&where_sql.clause, where_sql.next());
+    let (action_name, change) = match action {
+        ReleaseAction::Valid => (
+            "valid",
+            format!(
+                "UPDATE addresses a SET status = 'Valid', error_count = 0, \
+                 first_error_text = NULL, first_error_at = NULL, last_modified = ${next} \
+                 FROM matching m WHERE a.app_id = m.app_id AND a.token = m.token \
+                 RETURNING m.app_id, m.token, m.status"
+            ),
+        ),
+        ReleaseAction::Delete => (
+            "deleted",
+            "DELETE FROM addresses a USING matching m \
+             WHERE a.app_id = m.app_id AND a.token = m.token \
+             RETURNING m.app_id, m.token, m.status"
+                .to_owned(),
+        ),
+    };
+    let sql = format!(
+        "WITH matching AS (SELECT app_id, token, status FROM addresses WHERE {clause} \
+         ORDER BY token FOR UPDATE), released AS ({change}) \
+         INSERT INTO address_releases (app_id, token, from_status, action, cause, released_at) \
+         SELECT app_id, token, status, '{action_name}', 'bulk', ${next} FROM released"
+    );
+    let done = where_sql
+        .bind(sqlx::query(&sql), app_id)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// Sets `before` back to Valid inside `tx` and records why.

@@ -250,3 +250,80 @@ async fn bulk_release_can_delete_and_dry_run_counts_only(store: Store) {
         .unwrap();
     assert_eq!(none, 0);
 }
+
+#[tokio::test]
+async fn a_bulk_release_on_postgres_releases_and_records_only_what_still_matches_after_a_send() {
+    // quarantine-rules.md, "Manual and bulk release": the selected addresses are released
+    // and each release is recorded. A results transaction holds "x" while an operator
+    // releases the app's quarantine list; the send succeeded, so "x" is Valid when its
+    // lock comes free: it is neither released nor recorded, and the count says so.
+    let Some(db) = crate::support::postgres().await else {
+        return;
+    };
+    let store = db.store.clone();
+    apps(&store).await;
+    for token in ["x", "y"] {
+        store
+            .put_address(&unregistered("android-app", token, t0(), None), t0())
+            .await
+            .unwrap();
+    }
+    let mut results = store.begin_results("w1").await.unwrap();
+    let locked = results.lock_addresses("android-app", &["x"]).await.unwrap();
+    let release = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .release_bulk(
+                    "android-app",
+                    &AddressFilter::default(),
+                    ReleaseAction::Valid,
+                    false,
+                    t0() + days(2),
+                )
+                .await
+        }
+    });
+
+    // Wait until the release waits for the lock on "x".
+    sqlx::any::install_default_drivers();
+    let observer = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&observer)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let sent = Address {
+        state: locked[0].state.cleared(t0() + days(1)),
+        ..locked[0].clone()
+    };
+    results
+        .write_addresses(std::slice::from_ref(&sent), t0() + days(1))
+        .await
+        .unwrap();
+    results.commit().await.unwrap();
+
+    assert_eq!(release.await.unwrap().unwrap(), 1);
+    assert_eq!(store.address("android-app", "x").await.unwrap(), Some(sent));
+    assert_eq!(
+        status(&store, "android-app", "y").await,
+        AddressStatus::Valid
+    );
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT token FROM address_releases ORDER BY token")
+            .fetch_all(&observer)
+            .await
+            .unwrap();
+    assert_eq!(recorded, ["y"]);
+    observer.close().await;
+}
