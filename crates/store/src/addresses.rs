@@ -352,7 +352,8 @@ impl Store {
     }
 
     /// Releases every address of an app that matches `filter`: to Valid or deleted, each
-    /// release recorded. With `dry_run`, only counts. Returns how many match.
+    /// release recorded. With `dry_run`, only counts. Returns how many it released (with
+    /// `dry_run`, how many match).
     ///
     /// Without a status in the filter, only `Quarantine` and `With errors` addresses are
     /// released: `Denylisted` (opt-outs, spam reports) and `Allowlisted` ones are operator
