@@ -1,7 +1,7 @@
 //! Writing a batch of results: each message's final status or next attempt, and each
 //! token's new quarantine state, in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,26 +70,12 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
     let now = inner.clock.now();
     let mut tx = inner.store.begin_results(&inner.owner).await?;
 
-    // The current state of every token the batch sent to, per app (locked until commit).
-    // Apps and tokens in order, as every results transaction locks them: those that run
-    // side by side (PostgreSQL) wait for one another instead of deadlocking.
-    let mut tokens: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for done in batch {
-        if matches!(done.attempt, Attempt::Sent(_)) {
-            tokens
-                .entry(&done.entry.app_id)
-                .or_default()
-                .push(&done.message.token);
-        }
-    }
-    let mut addresses: HashMap<(String, String), Address> = HashMap::new();
-    for (app_id, mut app_tokens) in tokens {
-        app_tokens.sort_unstable();
-        app_tokens.dedup();
-        for address in tx.lock_addresses(app_id, &app_tokens).await? {
-            addresses.insert((address.app_id.clone(), address.token.clone()), address);
-        }
-    }
+    // The current state of every token the batch sent to (locked until commit).
+    let sent = batch
+        .iter()
+        .filter(|done| matches!(done.attempt, Attempt::Sent(_)))
+        .map(|done| (done.entry.app_id.as_str(), done.message.token.as_str()));
+    let mut addresses = tx.lock_addresses_of(sent).await?;
 
     let mut changed: HashMap<(String, String), Address> = HashMap::new();
     let mut results = Vec::with_capacity(batch.len());
@@ -190,8 +176,7 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
             .collect()
     };
 
-    let mut changed: Vec<Address> = changed.into_values().collect();
-    changed.sort_unstable_by(|a, b| (&a.app_id, &a.token).cmp(&(&b.app_id, &b.token)));
+    let changed: Vec<Address> = changed.into_values().collect();
     tx.write_addresses(&changed, now).await?;
     tx.write_results(&results, now).await?;
     tx.release_leases(&finished).await?;

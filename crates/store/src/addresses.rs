@@ -1,5 +1,7 @@
 //! The quarantine list: read, write, release one address or many.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
 use pushgate_outcome::FailureType;
 use pushgate_quarantine::{AddressState, AddressStatus};
@@ -122,17 +124,42 @@ pub(crate) async fn write_addresses(
     Ok(())
 }
 
-/// Reads the addresses of these tokens of one app, locking them for the transaction on
-/// PostgreSQL (SQLite's write transaction already holds the only write lock). Tokens
-/// without a row are absent from the result.
+/// Reads the addresses of these (app, token) pairs, locking them for the transaction on
+/// PostgreSQL, by app and token. Every transaction that locks several addresses goes
+/// through here or [`lock_addresses`], so that they all lock in (app, token) order and two
+/// of them wait for each other instead of deadlocking. Pairs without a row are absent.
+pub(crate) async fn lock_addresses_of<'a>(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<HashMap<(String, String), Address>, StoreError> {
+    let mut by_app: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (app_id, token) in pairs {
+        by_app.entry(app_id).or_default().push(token);
+    }
+    let mut found = HashMap::new();
+    for (app_id, tokens) in by_app {
+        for address in lock_addresses(tx, dialect, app_id, &tokens).await? {
+            found.insert((address.app_id.clone(), address.token.clone()), address);
+        }
+    }
+    Ok(found)
+}
+
+/// Reads the addresses of these tokens of one app, locking them in token order for the
+/// transaction on PostgreSQL (SQLite's write transaction already holds the only write
+/// lock). Tokens without a row are absent from the result.
 pub(crate) async fn lock_addresses(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     app_id: &str,
     tokens: &[&str],
 ) -> Result<Vec<Address>, StoreError> {
+    let mut tokens = tokens.to_vec();
+    tokens.sort_unstable();
+    tokens.dedup();
     let mut found = Vec::new();
-    for chunk in padded_chunks(dialect, tokens) {
+    for chunk in padded_chunks(dialect, &tokens) {
         let rows = match dialect {
             Dialect::Sqlite => {
                 let mut statement = Statement::new(dialect);

@@ -1,14 +1,12 @@
 //! Scheduled jobs' database side: the opt-out sweep, the cleanup's reads and writes, job
 //! runs with what they changed, and the lock that lets one node at a time run a job.
 
-use std::collections::{BTreeMap, HashMap};
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
 
-use crate::addresses::{ADDRESS_COLUMNS, address_from_row, lock_addresses, upsert_addresses};
+use crate::addresses::{ADDRESS_COLUMNS, address_from_row, lock_addresses_of, upsert_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Statement, Value};
@@ -298,21 +296,10 @@ impl Store {
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        let mut by_app: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for release in released {
-            by_app
-                .entry(&release.before.app_id)
-                .or_default()
-                .push(&release.before.token);
-        }
-        let mut current = HashMap::new();
-        for (app_id, mut tokens) in by_app {
-            tokens.sort_unstable();
-            tokens.dedup();
-            for address in lock_addresses(&mut tx, self.dialect(), app_id, &tokens).await? {
-                current.insert((address.app_id.clone(), address.token.clone()), address);
-            }
-        }
+        let pairs = released
+            .iter()
+            .map(|r| (r.before.app_id.as_str(), r.before.token.as_str()));
+        let current = lock_addresses_of(&mut tx, self.dialect(), pairs).await?;
         let released: Vec<&CleanupRelease> = released
             .iter()
             .filter(|release| {

@@ -35,7 +35,7 @@
 //! `attempts` counts the attempts whose result was written. A worker that dies leaves its
 //! leases to run out: every message is sent at least once and ends with one final status.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use sqlx::{Any, Row, Transaction};
 
-use crate::addresses::{Existing, lock_addresses, write_addresses};
+use crate::addresses::{Existing, lock_addresses, lock_addresses_of, write_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Padded, Statement, Value, padded_chunks};
@@ -591,7 +591,7 @@ pub struct ResultsTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
     owner: String,
-    /// The addresses [`ResultsTx::lock_addresses`] found, by app and token.
+    /// The addresses this transaction found and locked, by app and token.
     locked: HashSet<(String, String)>,
 }
 
@@ -611,18 +611,32 @@ impl ResultsTx {
         Ok(found)
     }
 
-    /// Writes addresses' new states: over the rows [`ResultsTx::lock_addresses`] found, and
-    /// as new rows for the others. If another transaction created one of those meanwhile
-    /// (PostgreSQL: nothing locks a row that is not there), the new state was computed
-    /// from a state that no longer holds: this fails with [`StoreError::Conflict`], and the
-    /// batch is to be written again in a new transaction.
+    /// The quarantine-list rows of these (app, token) pairs, by app and token, locked until
+    /// commit (in the order every transaction locks addresses).
+    pub async fn lock_addresses_of<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<HashMap<(String, String), Address>, StoreError> {
+        let found = lock_addresses_of(&mut self.tx, self.dialect, pairs).await?;
+        self.locked.extend(found.keys().cloned());
+        Ok(found)
+    }
+
+    /// Writes addresses' new states: over the rows this transaction locked, and as new rows
+    /// for the others. If another transaction created one of those meanwhile (PostgreSQL:
+    /// nothing locks a row that is not there), the new state was computed from a state
+    /// that no longer holds: this fails with [`StoreError::Conflict`], and the batch is to
+    /// be written again in a new transaction.
     pub async fn write_addresses(
         &mut self,
         addresses: &[Address],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // In (app, token) order, as addresses are locked, for the rows created here too.
+        let mut addresses = addresses.to_vec();
+        addresses.sort_unstable_by(|a, b| (&a.app_id, &a.token).cmp(&(&b.app_id, &b.token)));
         let (known, new): (Vec<Address>, Vec<Address>) =
-            addresses.iter().cloned().partition(|address| {
+            addresses.into_iter().partition(|address| {
                 self.locked
                     .contains(&(address.app_id.clone(), address.token.clone()))
             });
