@@ -126,8 +126,9 @@ pub(crate) async fn write_addresses(
 
 /// Reads the addresses of these (app, token) pairs, locking them for the transaction on
 /// PostgreSQL, by app and token. Every transaction that locks several addresses goes
-/// through here or [`lock_addresses`], so that they all lock in (app, token) order and two
-/// of them wait for each other instead of deadlocking. Pairs without a row are absent.
+/// through here or [`lock_addresses`] (the bulk release on PostgreSQL orders its own
+/// statement the same way), so that they all lock in (app, token) order and two of them
+/// wait for each other instead of deadlocking. Pairs without a row are absent.
 pub(crate) async fn lock_addresses_of<'a>(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
