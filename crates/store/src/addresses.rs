@@ -400,17 +400,16 @@ impl Store {
         }
         let where_sql = filter_sql(&filter, self.dialect());
         let clause = &where_sql.clause;
-        let mut tx = self.begin_write().await?;
-        let count_sql = format!("SELECT COUNT(*) FROM addresses WHERE {clause}");
-        let count: i64 = where_sql
-            .bind(sqlx::query(&count_sql), app_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if dry_run || count == 0 {
-            tx.rollback().await?;
+        if dry_run {
+            let count_sql = format!("SELECT COUNT(*) FROM addresses WHERE {clause}");
+            let count: i64 = where_sql
+                .bind(sqlx::query(&count_sql), app_id)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
             return Ok(count.unsigned_abs());
         }
+        let mut tx = self.begin_write().await?;
         let next = where_sql.next();
         if self.dialect() == Dialect::Postgres {
             let released = release_bulk_postgres(&mut tx, &where_sql, app_id, action, now).await?;
@@ -440,9 +439,10 @@ impl Store {
         if action == ReleaseAction::Valid {
             change_query = change_query.bind(millis(now));
         }
-        change_query.execute(&mut *tx).await?;
+        // SQLite's one write transaction sees the same rows in both statements.
+        let released = change_query.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
-        Ok(count.unsigned_abs())
+        Ok(released)
     }
 }
 
