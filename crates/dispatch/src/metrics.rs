@@ -73,20 +73,56 @@ pub(crate) fn record_result_write(elapsed: Duration) {
     metrics::histogram!(RESULT_WRITE_SECONDS).record(elapsed.as_secs_f64());
 }
 
-/// Records one attempt's outcome.
-pub(crate) fn record_send(
-    app: &str,
-    platform: Option<Platform>,
-    outcome: &'static str,
-    elapsed: Duration,
-    quarantined: bool,
-) {
-    let platform = platform.map_or("none", Platform::as_str);
-    metrics::counter!(SENDS, "app" => app.to_owned(), "platform" => platform, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!(SEND_SECONDS, "platform" => platform).record(elapsed.as_secs_f64());
-    if quarantined {
+/// One attempt's outcome, as [`record_sends`] counts it.
+pub(crate) struct SendRecord<'a> {
+    pub(crate) app: &'a str,
+    pub(crate) platform: Option<Platform>,
+    /// The outcome label ([`crate::pipeline::outcome_label`]).
+    pub(crate) outcome: &'static str,
+    pub(crate) elapsed: Duration,
+    pub(crate) quarantined: bool,
+}
+
+/// Records a written batch's attempts: each counted once in [`SENDS`] (and [`QUARANTINED`]
+/// if it quarantined its token) and timed in [`SEND_SECONDS`]. Each series of the batch is
+/// looked up in the recorder once, not once per attempt.
+pub(crate) fn record_sends<'a>(sends: impl IntoIterator<Item = SendRecord<'a>>) {
+    let mut counted: Vec<(&str, &'static str, &'static str, u64)> = Vec::new();
+    let mut quarantined: Vec<(&str, &'static str, u64)> = Vec::new();
+    let mut timers: Vec<(&'static str, metrics::Histogram)> = Vec::new();
+    for send in sends {
+        let platform = send.platform.map_or("none", Platform::as_str);
+        match counted.iter_mut().find(|(app, p, outcome, _)| {
+            *app == send.app && *p == platform && *outcome == send.outcome
+        }) {
+            Some((.., n)) => *n += 1,
+            None => counted.push((send.app, platform, send.outcome, 1)),
+        }
+        if send.quarantined {
+            match quarantined
+                .iter_mut()
+                .find(|(app, p, _)| *app == send.app && *p == platform)
+            {
+                Some((.., n)) => *n += 1,
+                None => quarantined.push((send.app, platform, 1)),
+            }
+        }
+        let timer = match timers.iter().position(|(p, _)| *p == platform) {
+            Some(i) => &timers[i].1,
+            None => {
+                let histogram = metrics::histogram!(SEND_SECONDS, "platform" => platform);
+                timers.push((platform, histogram));
+                &timers[timers.len() - 1].1
+            }
+        };
+        timer.record(send.elapsed.as_secs_f64());
+    }
+    for (app, platform, outcome, n) in counted {
+        metrics::counter!(SENDS, "app" => app.to_owned(), "platform" => platform, "outcome" => outcome)
+            .increment(n);
+    }
+    for (app, platform, n) in quarantined {
         metrics::counter!(QUARANTINED, "app" => app.to_owned(), "platform" => platform)
-            .increment(1);
+            .increment(n);
     }
 }

@@ -199,15 +199,15 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
         Vec::new()
     };
     tx.commit().await?;
-    for (done, outcome, quarantined) in sends {
-        metrics::record_send(
-            &done.entry.app_id,
-            done.entry.platform,
+    metrics::record_sends(sends.into_iter().map(|(done, outcome, quarantined)| {
+        metrics::SendRecord {
+            app: &done.entry.app_id,
+            platform: done.entry.platform,
             outcome,
-            done.elapsed,
+            elapsed: done.elapsed,
             quarantined,
-        );
-    }
+        }
+    }));
 
     // Ranges whose last results were written by this transaction and another beside it:
     // neither could release them; the last to commit does, now.
