@@ -51,6 +51,11 @@ pub struct PipelineConfig {
     pub lease_secs: u64,
     /// How often an idle pipeline looks for due messages, in milliseconds.
     pub idle_poll_ms: u64,
+    /// How often the queue's upkeep runs, in milliseconds: it fails the messages whose
+    /// validity period has ended, closes the deliveries that are complete but not yet
+    /// closed (a results transaction closes its own deliveries; this catches those whose
+    /// closing failed), and drops their leftover range leases.
+    pub maintenance_interval_ms: u64,
     /// On shutdown, how long in-flight sends may take to finish, in seconds.
     pub drain_timeout_secs: u64,
 }
@@ -65,6 +70,7 @@ impl Default for PipelineConfig {
             result_writers: 4,
             lease_secs: 300,
             idle_poll_ms: 200,
+            maintenance_interval_ms: 1000,
             drain_timeout_secs: 30,
         }
     }
@@ -207,10 +213,11 @@ impl Pipeline {
             results.clone(),
             cancel.clone(),
         ));
+        let maintenance = Duration::from_millis(inner.config.maintenance_interval_ms);
         let mut last_maintenance = Instant::now();
         info!(owner = %inner.owner, "send pipeline started");
         while !cancel.is_cancelled() {
-            if last_maintenance.elapsed() >= Duration::from_secs(1) {
+            if last_maintenance.elapsed() >= maintenance {
                 if let Err(error) = inner.maintain().await {
                     warn!(%error, "queue maintenance failed");
                 }

@@ -72,6 +72,10 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
         ("pipeline.lease_secs", pipeline.lease_secs),
         ("pipeline.idle_poll_ms", pipeline.idle_poll_ms),
         (
+            "pipeline.maintenance_interval_ms",
+            pipeline.maintenance_interval_ms,
+        ),
+        (
             "jobs.optout_sweep_interval_secs",
             config.jobs.optout_sweep_interval_secs,
         ),

@@ -68,6 +68,20 @@ fn result_writers_leave_connections_to_the_rest() {
 }
 
 #[test]
+fn the_queue_upkeep_interval_is_at_least_a_millisecond() {
+    let (error, _) = failure("[pipeline]\nmaintenance_interval_ms = 0\n", &[]);
+    let line = error.to_string();
+    assert!(
+        line.contains("pipeline.maintenance_interval_ms: must be at least 1"),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "[pipeline]\nmaintenance_interval_ms = 250\n");
+    let config = load_with_env(&path, env(&[])).unwrap();
+    assert_eq!(config.pipeline.maintenance_interval_ms, 250);
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let error = load_with_env(Path::new("/nonexistent/pushgate.toml"), env(&[])).unwrap_err();
     assert!(
