@@ -136,11 +136,13 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
                         classification.failure_reason(),
                     )
                 };
-                sends.push((
-                    done,
-                    outcome_label(classification.id(), status),
-                    effect == Effect::Quarantined,
-                ));
+                sends.push(metrics::SendRecord {
+                    app: &done.entry.app_id,
+                    platform: done.entry.platform,
+                    outcome: outcome_label(classification.id(), status),
+                    elapsed: done.elapsed,
+                    quarantined: effect == Effect::Quarantined,
+                });
                 MessageResult {
                     id: message.id,
                     attempts: message.attempts,
@@ -199,15 +201,7 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
         Vec::new()
     };
     tx.commit().await?;
-    metrics::record_sends(sends.into_iter().map(|(done, outcome, quarantined)| {
-        metrics::SendRecord {
-            app: &done.entry.app_id,
-            platform: done.entry.platform,
-            outcome,
-            elapsed: done.elapsed,
-            quarantined,
-        }
-    }));
+    metrics::record_sends(sends);
 
     // Ranges whose last results were written by this transaction and another beside it:
     // neither could release them; the last to commit does, now.

@@ -156,7 +156,7 @@ async fn each_attempt_counts_once(db: TestDatabase, app: &str) {
         (30.0, 10.0, 10.0),
         "{app}"
     );
-    // Other tests of this binary run one at a time: the platform's timer is this one's.
+    // The backends run one after the other: the platform's timer counted this run alone.
     assert_eq!(value(&timed) - timed_before, 40.0, "{app}");
 }
 
