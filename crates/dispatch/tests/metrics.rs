@@ -133,7 +133,17 @@ async fn each_attempt_counts_once(db: TestDatabase, app: &str) {
         .run_until_done(&pipeline, &delivery, Duration::from_secs(30))
         .await;
 
-    // The results were written only once the database took them again...
+    // Every answer came while results were refused, so each batch's first results
+    // transaction failed...
+    let answered = world.mocks.requests_to(Service::Apns, 100);
+    assert_eq!(answered.len(), 40, "{app}");
+    assert!(
+        answered
+            .iter()
+            .all(|request| (request.at_unix_ms as f64) < until * 1000.0),
+        "{app}: some sends were answered after the refusal ended; the test did not reach a refused write"
+    );
+    // ...the results were written only once the database took them again...
     let refused_until = chrono::DateTime::from_timestamp_millis((until * 1000.0) as i64).unwrap();
     assert!(
         done.finished_at.is_some_and(|at| at >= refused_until),
