@@ -18,6 +18,13 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The configuration `text` loads to (the test fails if it does not load).
+fn loaded(text: &str) -> super::Config {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), text);
+    load_with_env(&path, env(&[])).unwrap()
+}
+
 fn failure(text: &str, pairs: &[(&str, &str)]) -> (ConfigError, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), text);
@@ -58,12 +65,7 @@ fn result_writers_leave_connections_to_the_rest() {
         line.contains("pipeline.result_writers: must be less than database_max_connections"),
         "{line}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "database_max_connections = 4\n[pipeline]\nresult_writers = 3\n",
-    );
-    let config = load_with_env(&path, env(&[])).unwrap();
+    let config = loaded("database_max_connections = 4\n[pipeline]\nresult_writers = 3\n");
     assert_eq!(config.pipeline.result_writers, 3);
 }
 
@@ -75,9 +77,7 @@ fn the_queue_upkeep_interval_is_at_least_a_millisecond() {
         line.contains("pipeline.maintenance_interval_ms: must be at least 1"),
         "{line}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "[pipeline]\nmaintenance_interval_ms = 250\n");
-    let config = load_with_env(&path, env(&[])).unwrap();
+    let config = loaded("[pipeline]\nmaintenance_interval_ms = 250\n");
     assert_eq!(config.pipeline.maintenance_interval_ms, 250);
 }
 
