@@ -97,11 +97,8 @@ async fn each_attempt_counts_once(db: TestDatabase, app: &str) {
     world.subscribe(app, &tokens).await;
     let delivery = world.deliver(app, 3600).await;
 
-    let apns = world
-        .senders()
-        .remove(support::IOS)
-        .expect("the APNs sender");
-    let senders: HashMap<String, Arc<dyn Sender>> = HashMap::from([(app.to_owned(), apns)]);
+    let senders: HashMap<String, Arc<dyn Sender>> =
+        HashMap::from([(app.to_owned(), world.apns_sender())]);
     let pipeline = Pipeline::new(
         world.store().clone(),
         senders,

@@ -151,9 +151,14 @@ impl World {
             .status
     }
 
+    /// The real APNs client pointed at the mock, as a sender.
+    pub fn apns_sender(&self) -> Arc<dyn Sender> {
+        Arc::new(ApnsSender::new(ApnsClient::new(&self.apns).unwrap()))
+    }
+
     /// The real clients, as the pipeline's senders.
     pub fn senders(&self) -> HashMap<String, Arc<dyn Sender>> {
-        let apns: Arc<dyn Sender> = Arc::new(ApnsSender::new(ApnsClient::new(&self.apns).unwrap()));
+        let apns = self.apns_sender();
         let fcm: Arc<dyn Sender> = Arc::new(FcmSender::new(FcmClient::new(&self.fcm).unwrap()));
         HashMap::from([(IOS.to_owned(), apns), (ANDROID.to_owned(), fcm)])
     }
