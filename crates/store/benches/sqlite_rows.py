@@ -4,15 +4,18 @@
     python3 crates/store/benches/sqlite_rows.py             # the schema as migrated now
     python3 crates/store/benches/sqlite_rows.py --upto 0002 # before results were appended
     python3 crates/store/benches/sqlite_rows.py --upto 0001 # the schema before 0002
+    python3 crates/store/benches/sqlite_rows.py --full-appends  # every append with 12 values
 
 Builds a throwaway database from the store's SQLite migrations (up to `--upto`), queues
 one delivery of N messages (default 200,000) in WAL mode, then, in transactions of 1,000,
-writes every message's result, a tenth of them failures, with one of the store's two result
-statements (`src/queue.rs`; a VALUES list of 12 columns joined by id), batch by batch in
-turn:
-- the append of first attempts' final results to `message_results` (`RESULTS_INSERT` and
-  its fence; from migration 0003 on);
-- the update of the message's row, which retries use (`RESULTS_UPDATE` and its fences);
+writes every message's result, a tenth of them failures, with the store's result
+statements (`src/queue.rs`; a VALUES list joined by id), batch by batch in turn:
+- the append of first attempts' final results to `message_results` (from migration 0003
+  on): the plain successes with `SENT_INSERT` (5 values a row), the failures with
+  `RESULTS_INSERT` (12), each with its fence; with `--full-appends`, all with
+  `RESULTS_INSERT`;
+- the update of the message's row, which retries use (`RESULTS_UPDATE` and its fences,
+  12 values a row);
 and inserts each batch's values into a scratch table, for comparison. Then reads a delivery
 summary (counts by status) and a failure breakdown. Prints medians (wall time, Python's own
 `sqlite3`, whose SQLite version may differ from the one pushgate bundles).
@@ -54,6 +57,16 @@ APPEND = """INSERT INTO message_results (id, delivery_id, status, attempts, prov
  CASE WHEN v.no_answer = 1 THEN m.failure_type ELSE v.failure_type END,
  CASE WHEN v.no_answer = 1 THEN m.failure_reason ELSE v.failure_reason END,
  v.error_text, CASE WHEN v.quarantined = 1 THEN 1 ELSE m.quarantined END, 5
+ FROM v JOIN messages m ON m.id = v.id WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending'
+ AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')
+ ON CONFLICT (id) DO NOTHING"""
+# Plain successes (`SENT_VALUES`, `SENT_INSERT`): five values a row; `--full-appends` writes
+# them with `APPEND` as the failures are.
+SENT_COLUMNS = "id, attempts, lease, provider_id, outcome_id"
+APPEND_SENT = """INSERT INTO message_results (id, delivery_id, status, attempts, provider_id,
+ outcome_id, failure_type, failure_reason, error_text, quarantined, updated_at)
+ SELECT m.id, m.delivery_id, 'Sent', v.attempts, COALESCE(v.provider_id, m.provider_id),
+ v.outcome_id, NULL, NULL, NULL, m.quarantined, 5
  FROM v JOIN messages m ON m.id = v.id WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending'
  AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')
  ON CONFLICT (id) DO NOTHING"""
@@ -104,6 +117,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--upto", default="9999", help="last migration to apply, e.g. 0001")
+    parser.add_argument("--full-appends", action="store_true",
+                        help="append plain successes with every value, as before they had a statement of their own")
     args = parser.parse_args()
     batch = 1000
     appends = args.upto >= "0003"
@@ -118,14 +133,30 @@ def main():
                 failed = i % 10 == 0
                 values += [
                     i, 1, 1, "Failed" if failed else "Sent", 5, str(uuid.uuid4()).upper(),
-                    "APNS-400" if failed else None, "Hard" if failed else None,
+                    "apns.other" if failed else "apns.device_on", "Hard" if failed else None,
                     1 if failed else None, None, 0, 0,
                 ]
             write = "append" if appends and k % 2 == 0 else "update"
+            if write == "append" and not args.full_appends:
+                # As the store writes them: the plain successes, then the rest.
+                rows = [values[i:i + 12] for i in range(0, len(values), 12)]
+                plain = [[r[0], r[1], r[2], r[5], r[6]] for r in rows if r[3] == "Sent"]
+                rest = [v for r in rows if r[3] != "Sent" for v in r]
+                statements = [
+                    (f"WITH v ({SENT_COLUMNS}) AS (VALUES {','.join(['(?,?,?,?,?)'] * len(plain))}) "
+                     f"{APPEND_SENT}", [v for r in plain for v in r]),
+                    (f"WITH v ({COLUMNS}) AS (VALUES {','.join(['(?,?,?,?,?,?,?,?,?,?,?,?)'] * (len(rest) // 12))}) "
+                     f"{APPEND}", rest),
+                ]
+            else:
+                statements = [(f"WITH v ({COLUMNS}) AS (VALUES {marks}) "
+                               f"{APPEND if write == 'append' else update}", values)]
             started = time.perf_counter()
             db.execute("BEGIN IMMEDIATE")
-            db.execute(f"WITH v ({COLUMNS}) AS (VALUES {marks}) {APPEND if write == 'append' else update}", values)
-            changed = db.execute("SELECT changes()").fetchone()[0]
+            changed = 0
+            for sql, bound in statements:
+                db.execute(sql, bound)
+                changed += db.execute("SELECT changes()").fetchone()[0]
             db.execute("COMMIT")
             times[write].append(time.perf_counter() - started)
             assert changed == batch, f"{changed} of {batch} results written ({write})"

@@ -448,6 +448,9 @@ struct ResultRow<'a> {
 /// How a result is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Write {
+    /// Appended to `message_results`, binding only what a plain success
+    /// ([`MessageResult::is_plain_success`]) does not share with the others.
+    AppendSent,
     /// Appended to `message_results`.
     Append,
     /// Over the message's row.
@@ -464,6 +467,29 @@ impl MessageResult {
         dialect == Dialect::Sqlite
             && matches!(self.lease, Lease::Range(_))
             && matches!(self.status, MessageStatus::Sent | MessageStatus::Failed)
+    }
+
+    /// Whether this is a plain success: `Sent` on a provider's answer, with no failure
+    /// type, reason or error text, and no quarantine. Nearly every result is one; where it
+    /// is appended, only its id, attempt, lease, provider id and outcome are bound, and
+    /// [`RESULT_VALUES`] reduce to constants ([`SENT_INSERT`]): a quarter of the values,
+    /// which halves SQLite's cost per row.
+    fn is_plain_success(&self) -> bool {
+        self.status == MessageStatus::Sent
+            && !self.no_answer
+            && !self.quarantined
+            && self.failure_type.is_none()
+            && self.failure_reason.is_none()
+            && self.error_text.is_none()
+    }
+
+    /// How this result is written on `dialect`.
+    fn write(&self, dialect: Dialect) -> Write {
+        match (self.appends(dialect), self.is_plain_success()) {
+            (true, true) => Write::AppendSent,
+            (true, false) => Write::Append,
+            (false, _) => Write::Update,
+        }
     }
 }
 
@@ -551,6 +577,19 @@ static RESULTS_INSERT_FENCE: LazyLock<String> = LazyLock::new(|| {
 
 /// The end of the append: a second result for the same message is dropped.
 const RESULTS_INSERT_END: &str = ") ON CONFLICT (id) DO NOTHING";
+
+/// The start of the append of plain successes on SQLite: the results as `v`, a VALUES
+/// list of what differs between them.
+const SENT_VALUES: &str = "WITH v (id, attempts, lease, provider_id, outcome_id) AS (VALUES ";
+
+/// The append of plain successes (up to the `updated_at` value): what [`RESULTS_INSERT`]
+/// writes for a result that is `Sent` on a provider's answer with no failure and no
+/// quarantine, each of [`RESULT_VALUES`] with `no_answer` and `quarantined` 0 and no
+/// failure type, reason or error text. [`RESULTS_INSERT_FENCE`] fences it.
+const SENT_INSERT: &str = "INSERT INTO message_results (id, delivery_id, status, attempts, \
+    provider_id, outcome_id, failure_type, failure_reason, error_text, quarantined, \
+    updated_at) SELECT m.id, m.delivery_id, 'Sent', v.attempts, \
+    COALESCE(v.provider_id, m.provider_id), v.outcome_id, NULL, NULL, NULL, m.quarantined, ";
 
 /// The update of the results statements, from `v` (up to the `updated_at` value).
 static RESULTS_UPDATE: LazyLock<String> = LazyLock::new(|| {
@@ -654,15 +693,20 @@ impl ResultsTx {
         results: &[MessageResult],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let (appended, updated): (Vec<&MessageResult>, Vec<&MessageResult>) =
-            results.iter().partition(|r| r.appends(self.dialect));
         let mut written = 0;
-        for (results, write) in [(appended, Write::Append), (updated, Write::Update)] {
+        for write in [Write::AppendSent, Write::Append, Write::Update] {
+            let results: Vec<&MessageResult> = results
+                .iter()
+                .filter(|r| r.write(self.dialect) == write)
+                .collect();
             for chunk in padded_chunks(self.dialect, &results) {
-                written += match self.dialect {
-                    Dialect::Sqlite => self.write_results_sqlite(&chunk, write, now).await?,
+                written += match (self.dialect, write) {
+                    (Dialect::Sqlite, Write::AppendSent) => {
+                        self.write_successes_sqlite(&chunk, now).await?
+                    }
+                    (Dialect::Sqlite, _) => self.write_results_sqlite(&chunk, write, now).await?,
                     // Nothing is appended on PostgreSQL.
-                    Dialect::Postgres => self.write_results_postgres(chunk.items, now).await?,
+                    (Dialect::Postgres, _) => self.write_results_postgres(chunk.items, now).await?,
                 };
             }
         }
@@ -701,7 +745,8 @@ impl ResultsTx {
         }
         statement.push(") ");
         match write {
-            Write::Append => statement
+            // Plain successes may go this way too; `write_successes_sqlite` binds fewer values.
+            Write::AppendSent | Write::Append => statement
                 .push(&RESULTS_INSERT)
                 .bind(millis(now))
                 .push(&RESULTS_INSERT_FENCE)
@@ -716,6 +761,44 @@ impl ResultsTx {
                 .bind(self.owner.as_str())
                 .push(")))"),
         };
+        Ok(statement
+            .query()
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+
+    /// Plain successes appended on SQLite ([`SENT_INSERT`]): five values a row instead of
+    /// twelve.
+    async fn write_successes_sqlite(
+        &mut self,
+        chunk: &Padded<'_, &MessageResult>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut statement = Statement::new(self.dialect);
+        statement.push(SENT_VALUES);
+        for (i, result) in chunk.rows().enumerate() {
+            if i > 0 {
+                statement.push(", ");
+            }
+            statement.row([
+                Value::from(result.id),
+                Value::from(result.attempts),
+                Value::from(match result.lease {
+                    Lease::Range(id) => Some(id),
+                    Lease::Message => None,
+                }),
+                Value::from(result.provider_id.as_deref()),
+                Value::from(result.outcome_id.map(|id| id.as_str())),
+            ]);
+        }
+        statement
+            .push(") ")
+            .push(SENT_INSERT)
+            .bind(millis(now))
+            .push(&RESULTS_INSERT_FENCE)
+            .bind(self.owner.as_str())
+            .push(RESULTS_INSERT_END);
         Ok(statement
             .query()
             .execute(&mut *self.tx)

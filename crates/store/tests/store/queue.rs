@@ -67,6 +67,7 @@ both_backends!(
     a_checkpoint_copies_the_whole_write_ahead_log_into_the_database_file,
     a_claim_and_a_results_batch_of_any_size_keep_every_message_and_token,
     a_first_attempts_final_result_is_appended_once_and_read_as_the_messages_own,
+    a_plain_success_is_read_back_as_written_beside_one_with_an_ignored_error,
     an_address_created_since_the_results_transaction_looked_is_a_conflict,
 );
 
@@ -604,6 +605,103 @@ async fn a_first_attempts_final_result_is_appended_once_and_read_as_the_messages
             .map(|n| (n.failed, n.quarantined))
             .collect::<Vec<_>>(),
         [(2, 1)]
+    );
+}
+
+/// A plain success (on SQLite appended with only the values that differ from the others')
+/// is read back with every field as it was written, with or without a provider id, beside
+/// a success that is not plain (an allowlisted address's ignored error, reason 25) in the
+/// same batch; each is written once.
+async fn a_plain_success_is_read_back_as_written_beside_one_with_an_ignored_error(store: Store) {
+    let delivery = queued(&store, &["a1", "a2", "a3"]).await;
+    let claimed = store.claim("w1", 3, LEASE, t0()).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let without_id = MessageResult {
+        provider_id: None,
+        outcome_id: None,
+        ..sent(&claimed[1])
+    };
+    let ignored = MessageResult {
+        outcome_id: Some(OutcomeId::ApnsUnregistered),
+        failure_type: Some(FailureType::Ignored),
+        failure_reason: Some(FailureReason::ErrorIgnored),
+        error_text: Some("unregistered, ignored".into()),
+        ..sent(&claimed[2])
+    };
+    let written_at = t0() + secs(5);
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let results = [sent(&claimed[0]), without_id, ignored];
+    assert_eq!(tx.write_results(&results, written_at).await.unwrap(), 3);
+    tx.commit().await.unwrap();
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(
+        tx.write_results(&results, written_at).await.unwrap(),
+        0,
+        "each is written once"
+    );
+    tx.commit().await.unwrap();
+
+    let messages = store
+        .messages(&delivery.id, &MessageFilter::default(), Page::default())
+        .await
+        .unwrap();
+    let read: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.token.as_str(),
+                m.status,
+                m.attempts,
+                m.provider_id.clone(),
+                m.outcome_id,
+                m.failure_type,
+                m.failure_reason,
+                m.error_text.clone(),
+                m.quarantined,
+                m.updated_at,
+            )
+        })
+        .collect();
+    let sent_as = |token, provider_id, outcome_id| {
+        (
+            token,
+            MessageStatus::Sent,
+            1,
+            provider_id,
+            outcome_id,
+            None,
+            None,
+            None,
+            false,
+            written_at,
+        )
+    };
+    assert_eq!(
+        read,
+        [
+            sent_as(
+                "a1",
+                Some(format!("apns-{}", claimed[0].id)),
+                Some(OutcomeId::ApnsDeviceOn)
+            ),
+            sent_as("a2", None, None),
+            (
+                "a3",
+                MessageStatus::Sent,
+                1,
+                Some(format!("apns-{}", claimed[2].id)),
+                Some(OutcomeId::ApnsUnregistered),
+                Some(FailureType::Ignored),
+                Some(FailureReason::ErrorIgnored),
+                Some("unregistered, ignored".to_owned()),
+                false,
+                written_at,
+            ),
+        ]
+    );
+    assert_eq!(
+        by_status(&summary_of(&store, &delivery.id).await),
+        (3, 0, 0, 0)
     );
 }
 
