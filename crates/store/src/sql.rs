@@ -202,7 +202,8 @@ impl Statement {
         for value in &self.values {
             query = match value {
                 Value::Int(v) => query.bind(*v),
-                Value::Text(v) => query.bind(v.clone()),
+                // Borrowed: the query borrows the statement anyway.
+                Value::Text(v) => query.bind(v.as_deref()),
             };
         }
         query
