@@ -75,7 +75,12 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
         .iter()
         .filter(|done| matches!(done.attempt, Attempt::Sent(_)))
         .map(|done| (done.entry.app_id.as_str(), done.message.token.as_str()));
-    let mut addresses = tx.lock_addresses_of(sent).await?;
+    // By app, then token: looked up by reference, with nothing allocated for the tokens
+    // (nearly all) that have no row and keep none.
+    let mut addresses: HashMap<String, HashMap<String, Address>> = HashMap::new();
+    for ((app_id, token), address) in tx.lock_addresses_of(sent).await? {
+        addresses.entry(app_id).or_default().insert(token, address);
+    }
 
     let mut changed: HashMap<(String, String), Address> = HashMap::new();
     let mut results = Vec::with_capacity(batch.len());
@@ -89,28 +94,36 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
             Attempt::Expired => failed_without_answer(message, VALIDITY_ENDED_TEXT),
             Attempt::Unavailable(reason) => failed_without_answer(message, reason),
             Attempt::Sent(report) => {
-                let key = (done.entry.app_id.clone(), message.token.clone());
-                let current = addresses.get(&key).cloned().unwrap_or_else(|| Address {
-                    app_id: key.0.clone(),
-                    token: key.1.clone(),
-                    state: AddressState::valid(now),
-                    unregistered_at: None,
-                });
+                let (app_id, token) = (&done.entry.app_id, &message.token);
+                let current = addresses.get(app_id).and_then(|tokens| tokens.get(token));
+                let valid;
+                let current_state = match current {
+                    Some(address) => &address.state,
+                    None => {
+                        valid = AddressState::valid(now);
+                        &valid
+                    }
+                };
                 let outcome = SendOutcome::from_classification(&report.classification);
-                let (state, effect) = apply(&current.state, &outcome, now, &inner.quarantine);
-                if state != current.state {
+                let (state, effect) = apply(current_state, &outcome, now, &inner.quarantine);
+                // What later results of this batch for the token are applied to.
+                let excluded = state.status.is_excluded();
+                if state != *current_state {
                     let address = Address {
+                        app_id: app_id.clone(),
+                        token: token.clone(),
                         state,
-                        unregistered_at: report.unregistered_at.or(current.unregistered_at),
-                        ..current
+                        unregistered_at: report
+                            .unregistered_at
+                            .or(current.and_then(|a| a.unregistered_at)),
                     };
-                    addresses.insert(key.clone(), address.clone());
-                    changed.insert(key.clone(), address);
+                    addresses
+                        .entry(app_id.clone())
+                        .or_default()
+                        .insert(token.clone(), address.clone());
+                    changed.insert((app_id.clone(), token.clone()), address);
                 }
                 let classification = &report.classification;
-                let excluded = addresses
-                    .get(&key)
-                    .is_some_and(|a| a.state.status.is_excluded());
                 let (status, next_attempt_at) = match disposition(
                     classification,
                     attempts,
