@@ -35,7 +35,7 @@ use crate::connection::{ConnectError, Connector};
 use crate::error::ApnsError;
 use crate::notification::Notification;
 use crate::pool::{AcquireError, Pool};
-use crate::request::{CheckedPayload, Exchange, Prepared, exchange};
+use crate::request::{CheckedPayload, Exchange, Prepared, Shared, exchange};
 use crate::result::{Answer, SendResult};
 use crate::settings::{ApnsAuth, ApnsSettings, RetrySettings};
 use crate::tls::client_config;
@@ -59,6 +59,11 @@ struct Inner {
     checked: CheckedPayload,
     _stop: DropGuard,
 }
+
+/// A notification's payload and `apns-*` headers, checked and built once for all the
+/// tokens it goes to ([`ApnsClient::template`], [`ApnsClient::send_to`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Template(Arc<Shared>);
 
 /// How one attempt went, and what it used.
 struct Attempt {
@@ -129,20 +134,40 @@ impl ApnsClient {
     ///
     /// Cancel-safe: dropping the future resets its stream and frees its slot.
     pub async fn send(&self, notification: &Notification) -> SendResult {
-        let prepared = match Prepared::new(notification, &self.inner.checked) {
-            Ok(prepared) => prepared,
-            Err(result) => return result,
-        };
+        match Prepared::new(notification, &self.inner.checked) {
+            Ok(prepared) => self.send_prepared(&prepared, &notification.token).await,
+            Err(result) => result,
+        }
+    }
+
+    /// Checks and builds what `notification` shares with every token (its payload and
+    /// `apns-*` headers; its `token` is not read), once for all the tokens it goes to.
+    /// A notification that cannot go out is refused here with the result each of its
+    /// sends would have had.
+    pub fn template(&self, notification: &Notification) -> Result<Template, SendResult> {
+        Shared::new(notification, &self.inner.checked).map(|shared| Template(Arc::new(shared)))
+    }
+
+    /// Sends `template` to one device token: as [`Self::send`] a notification with that
+    /// token would be sent.
+    pub async fn send_to(&self, template: &Template, token: &str) -> SendResult {
+        match Prepared::for_token(template.0.clone(), token) {
+            Ok(prepared) => self.send_prepared(&prepared, token).await,
+            Err(result) => result,
+        }
+    }
+
+    async fn send_prepared(&self, prepared: &Prepared, token: &str) -> SendResult {
         // A span per notification only when someone listens: building one costs a
         // noticeable share of a send at full speed.
         if tracing::enabled!(tracing::Level::DEBUG) {
             let span = tracing::debug_span!(
                 "apns_send",
-                token = %short_token(&notification.token),
-                push_type = %notification.push_type,
+                token = %short_token(token),
+                push_type = %prepared.push_type(),
             );
             async {
-                let result = self.inner.deliver(&prepared).await;
+                let result = self.inner.deliver(prepared).await;
                 debug!(
                     outcome = %result.classification.id().map_or("-", |id| id.as_str()),
                     status = ?result.status,
@@ -154,7 +179,7 @@ impl ApnsClient {
             .instrument(span)
             .await
         } else {
-            self.inner.deliver(&prepared).await
+            self.inner.deliver(prepared).await
         }
     }
 
@@ -341,7 +366,7 @@ impl Inner {
         };
         let authorization = token.map(|t| t.header.clone());
         let request = || prepared.request(&self.authority, &self.topic, authorization.as_ref());
-        let payload = prepared.payload.clone();
+        let payload = prepared.payload();
         let reads_before = conn.state.io.reads();
         let exchanged = tokio::time::timeout_at(
             deadline,

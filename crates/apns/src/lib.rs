@@ -53,7 +53,7 @@ mod pool;
 mod request;
 mod tls;
 
-pub use client::ApnsClient;
+pub use client::{ApnsClient, Template};
 pub use error::ApnsError;
 pub use notification::{Notification, PushType, UnknownPushType};
 pub use payload::{ContentFormatError, Payload};

@@ -2,7 +2,7 @@
 //! `apns-*` headers), and one exchange on a leased stream, read back as an [`Exchange`].
 
 use std::future::poll_fn;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -34,13 +34,20 @@ const MAX_ANSWER_BODY: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct Prepared {
     path: PathAndQuery,
+    shared: Arc<Shared>,
+}
+
+/// What every token of a notification shares: its `apns-*` headers and payload, checked
+/// once ([`crate::Template`]).
+#[derive(Debug)]
+pub(crate) struct Shared {
     push_type: HeaderValue,
     priority: Option<HeaderValue>,
     expiration: Option<HeaderValue>,
     collapse_id: Option<HeaderValue>,
     apns_id: Option<HeaderValue>,
     topic: Option<HeaderValue>,
-    pub payload: Bytes,
+    payload: Bytes,
 }
 
 /// Accepts any JSON object, reading nothing into memory.
@@ -89,20 +96,21 @@ fn header(name: &str, value: &str) -> Result<HeaderValue, SendResult> {
         .map_err(|_| SendResult::content_format(&format!("{name} is not a valid header value")))
 }
 
-impl Prepared {
-    /// Checks `n` and builds its request parts; a notification that cannot go out is
-    /// its final result already (nothing was sent).
-    ///
-    /// An empty or non-hex token is refused as APNs would refuse it (400
-    /// `MissingDeviceToken` / `BadDeviceToken`, `apns.other`), so a token lands on the
-    /// same row whether or not it reached APNs.
+/// An empty or non-hex token, refused as APNs would refuse it.
+fn check_token(token: &str) -> Result<(), SendResult> {
+    if token.is_empty() {
+        return Err(SendResult::refused_locally("MissingDeviceToken"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SendResult::refused_locally("BadDeviceToken"));
+    }
+    Ok(())
+}
+
+impl Shared {
+    /// Checks what `n` shares with every token and builds its headers; a notification
+    /// that cannot go out is its final result already (nothing was sent).
     pub(crate) fn new(n: &Notification, checked: &CheckedPayload) -> Result<Self, SendResult> {
-        if n.token.is_empty() {
-            return Err(SendResult::refused_locally("MissingDeviceToken"));
-        }
-        if !n.token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(SendResult::refused_locally("BadDeviceToken"));
-        }
         let limit = n.push_type.payload_limit();
         if n.payload.len() > limit {
             return Err(SendResult::payload_too_large(n.payload.len(), limit));
@@ -119,13 +127,7 @@ impl Prepared {
             );
             return Err(SendResult::content_format(&detail));
         }
-        let mut path = String::with_capacity(DEVICE_PATH.len() + n.token.len());
-        path.push_str(DEVICE_PATH);
-        path.push_str(&n.token);
-        let path = PathAndQuery::from_maybe_shared(Bytes::from(path))
-            .map_err(|_| SendResult::refused_locally("BadDeviceToken"))?;
         Ok(Self {
-            path,
             push_type: HeaderValue::from_static(n.push_type.as_str()),
             priority: n.priority.map(|p| HeaderValue::from(u16::from(p))),
             expiration: n.expiration.map(HeaderValue::from),
@@ -147,10 +149,50 @@ impl Prepared {
             payload: n.payload.clone(),
         })
     }
+}
+
+impl Prepared {
+    /// Checks `n` and builds its request parts; a notification that cannot go out is
+    /// its final result already (nothing was sent). The token is checked first.
+    pub(crate) fn new(n: &Notification, checked: &CheckedPayload) -> Result<Self, SendResult> {
+        check_token(&n.token)?;
+        let shared = Arc::new(Shared::new(n, checked)?);
+        Self::checked_token(shared, &n.token)
+    }
+
+    /// The request parts of `shared` for one token.
+    ///
+    /// An empty or non-hex token is refused as APNs would refuse it (400
+    /// `MissingDeviceToken` / `BadDeviceToken`, `apns.other`), so a token lands on the
+    /// same row whether or not it reached APNs.
+    pub(crate) fn for_token(shared: Arc<Shared>, token: &str) -> Result<Self, SendResult> {
+        check_token(token)?;
+        Self::checked_token(shared, token)
+    }
+
+    fn checked_token(shared: Arc<Shared>, token: &str) -> Result<Self, SendResult> {
+        let mut path = String::with_capacity(DEVICE_PATH.len() + token.len());
+        path.push_str(DEVICE_PATH);
+        path.push_str(token);
+        let path = PathAndQuery::from_maybe_shared(Bytes::from(path))
+            .map_err(|_| SendResult::refused_locally("BadDeviceToken"))?;
+        Ok(Self { path, shared })
+    }
+
+    /// The `apns-push-type` value.
+    pub(crate) fn push_type(&self) -> &str {
+        self.shared.push_type.to_str().unwrap_or("-")
+    }
+
+    /// The payload, shared (cloning copies nothing).
+    pub(crate) fn payload(&self) -> Bytes {
+        self.shared.payload.clone()
+    }
 
     /// The `apns-id` sent, if any.
     pub(crate) fn apns_id(&self) -> Option<String> {
-        self.apns_id
+        self.shared
+            .apns_id
             .as_ref()
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
@@ -163,15 +205,16 @@ impl Prepared {
         default_topic: &HeaderValue,
         authorization: Option<&HeaderValue>,
     ) -> Request<()> {
+        let shared = &*self.shared;
         let mut headers = HeaderMap::with_capacity(8);
-        let topic = self.topic.as_ref().unwrap_or(default_topic);
+        let topic = shared.topic.as_ref().unwrap_or(default_topic);
         headers.insert(APNS_TOPIC.clone(), topic.clone());
-        headers.insert(APNS_PUSH_TYPE.clone(), self.push_type.clone());
+        headers.insert(APNS_PUSH_TYPE.clone(), shared.push_type.clone());
         let optional = [
-            (&APNS_PRIORITY, &self.priority),
-            (&APNS_EXPIRATION, &self.expiration),
-            (&APNS_COLLAPSE_ID, &self.collapse_id),
-            (&APNS_ID, &self.apns_id),
+            (&APNS_PRIORITY, &shared.priority),
+            (&APNS_EXPIRATION, &shared.expiration),
+            (&APNS_COLLAPSE_ID, &shared.collapse_id),
+            (&APNS_ID, &shared.apns_id),
         ];
         for (name, value) in optional {
             if let Some(value) = value {

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use pushgate_apns::{ApnsClient, PushType};
+use pushgate_apns::{ApnsClient, PushType, Template};
 use pushgate_fcm::{FcmClient, MessageContent};
 use pushgate_outcome::apns::{self, ApnsResult};
 use pushgate_outcome::fcm::{self, FcmResult};
@@ -56,13 +56,18 @@ impl Sender for ApnsSender {
             .map_err(|e| apns_rejection(&e))?;
         let push_type = PushType::from_str(notification.apns_push_type())
             .map_err(|e| PrepareError::Invalid(e.to_string()))?;
-        let template = pushgate_apns::Notification {
+        let notification = pushgate_apns::Notification {
             push_type,
             priority: Some(notification.apns_priority()),
             expiration: Some(expires_at.timestamp()),
             collapse_id: notification.collapse_id.clone(),
             ..pushgate_apns::Notification::new(String::new(), payload)
         };
+        // Checked and built once; each token's send adds its path.
+        let template = self
+            .client
+            .template(&notification)
+            .map_err(|refused| PrepareError::Rejected(refused.classification))?;
         Ok(Arc::new(ApnsPrepared {
             client: self.client.clone(),
             template,
@@ -72,17 +77,13 @@ impl Sender for ApnsSender {
 
 struct ApnsPrepared {
     client: ApnsClient,
-    template: pushgate_apns::Notification,
+    template: Template,
 }
 
 impl Prepared for ApnsPrepared {
     fn send<'a>(&'a self, token: &'a str) -> BoxFuture<'a, SendReport> {
         Box::pin(async move {
-            let notification = pushgate_apns::Notification {
-                token: token.to_owned(),
-                ..self.template.clone()
-            };
-            let result = self.client.send(&notification).await;
+            let result = self.client.send_to(&self.template, token).await;
             SendReport {
                 classification: result.classification,
                 provider_id: result.apns_id,

@@ -202,6 +202,68 @@ async fn headers_are_sent_as_given() {
     assert_eq!(second.header("apns-id"), None);
 }
 
+/// A template sends to each token what `send` sends for a notification with that token:
+/// the same path, `apns-*` headers and payload; a bad token is refused before sending as
+/// `send` refuses it, and a bad header is refused when the template is built.
+#[tokio::test]
+async fn a_template_sends_each_token_what_send_sends() {
+    let h = Harness::start().await;
+    let client = h.client();
+    let mut n = Notification::new(token("97", 1), payload());
+    n.push_type = PushType::Background;
+    n.priority = Some(5);
+    n.expiration = Some(1_900_000_000);
+    n.collapse_id = Some("news-2".into());
+    n.apns_id = Some("123e4567-e89b-12d3-a456-426614174001".into());
+    assert_eq!(row(&client.send(&n).await), "apns.device_on");
+    let template = client.template(&n).expect("a valid notification");
+    for i in [2, 3] {
+        assert_eq!(
+            row(&client.send_to(&template, &token("97", i)).await),
+            "apns.device_on"
+        );
+    }
+    let refused = client.send_to(&template, "not-hex").await;
+    let by_send = client
+        .send(&Notification {
+            token: "not-hex".into(),
+            ..n.clone()
+        })
+        .await;
+    assert_eq!(row(&refused), row(&by_send));
+    assert_eq!(
+        (refused.reason.as_deref(), refused.status),
+        (Some("BadDeviceToken"), None),
+        "refused before sending"
+    );
+
+    let sent = h.mocks.requests_to(Service::Apns, 3);
+    assert_eq!(sent.len(), 3, "nothing sent for the bad token");
+    let names = [
+        "apns-topic",
+        "apns-push-type",
+        "apns-priority",
+        "apns-expiration",
+        "apns-collapse-id",
+        "apns-id",
+    ];
+    for (request, i) in sent.iter().zip([1, 2, 3]) {
+        assert_eq!(request.path, format!("/3/device/{}", token("97", i)));
+        for name in names {
+            assert_eq!(request.header(name), sent[0].header(name), "{name}");
+        }
+        assert_eq!(request.body_text(), std::str::from_utf8(&payload()).ok());
+    }
+    assert_eq!(sent[1].header("apns-collapse-id"), Some("news-2"));
+
+    let too_long = Notification {
+        collapse_id: Some("x".repeat(65)),
+        ..n
+    };
+    let refused = client.template(&too_long).expect_err("refused");
+    assert_eq!(row(&refused), row(&client.send(&too_long).await));
+}
+
 #[tokio::test]
 async fn a_connection_silent_for_a_whole_timeout_is_replaced() {
     let h = Harness::start().await;
