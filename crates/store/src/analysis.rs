@@ -26,7 +26,7 @@ use crate::{Dialect, Store};
 /// The SQL condition under which a target row (`b`, with its profile `p` and its address
 /// `a`) is excluded for `kind`. The kinds are checked in [`ExclusionKind::ALL`]'s order; the
 /// first that holds wins. A duplicate token is found by ranking instead (see
-/// [`ANALYSIS_SQL`]).
+/// [`analysis_sql`]).
 fn exclusion_condition(kind: ExclusionKind) -> Option<&'static str> {
     match kind {
         ExclusionKind::MissingToken => Some("b.token IS NULL OR b.token = ''"),
@@ -63,12 +63,31 @@ fn batch_sql(target_kind: &str) -> &'static str {
     }
 }
 
-/// The common part of both statements of a batch, with `{batch}` standing for
-/// [`batch_sql`]: `judged` gives each target its exclusion kind (or none); `sendable`
-/// ranks the rest by token, so that a token's first target in the delivery gets the
-/// message and any other is a duplicate. `$7` is the token of a message the previous batch
-/// queued for the cursor's token (or NULL): a target with it is a duplicate too.
-static ANALYSIS_SQL: LazyLock<String> = LazyLock::new(|| {
+/// The judging of a batch's targets, with `{batch}` standing for [`batch_sql`]: `judged`
+/// gives each target its exclusion kind (or none); `sendable` ranks the rest by token, so
+/// that a token's first target in the delivery gets the message and any other is a
+/// duplicate. `$7` is the token of a message the previous batch queued for the cursor's
+/// token (or NULL): a target with it is a duplicate too.
+///
+/// A target is joined only with the profile and the address that can exclude it (a
+/// denylisted profile; an address in Quarantine or Denylisted, the statuses of
+/// [`exclusion_condition`]), through the partial indexes of migration 0004, which SQLite is
+/// told to use: otherwise it looks each target's profile up in the whole table.
+fn analysis_sql(dialect: Dialect) -> &'static str {
+    static SQLITE: LazyLock<String> = LazyLock::new(|| {
+        judging_sql(
+            " INDEXED BY profiles_denylisted",
+            " INDEXED BY addresses_excluding",
+        )
+    });
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| judging_sql("", ""));
+    match dialect {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &POSTGRES,
+    }
+}
+
+fn judging_sql(profiles_index: &str, addresses_index: &str) -> String {
     let arms: Vec<String> = ExclusionKind::ALL
         .into_iter()
         .filter_map(|kind| {
@@ -80,15 +99,28 @@ static ANALYSIS_SQL: LazyLock<String> = LazyLock::new(|| {
          judged AS (SELECT b.subscription_id, b.profile_id, b.token, b.ord, \
            CASE {} ELSE NULL END AS kind \
            FROM batch b \
-           LEFT JOIN profiles p ON p.app_id = $1 AND p.id = b.profile_id \
-           LEFT JOIN addresses a ON a.app_id = $1 AND a.token = b.token), \
+           LEFT JOIN profiles p{profiles_index} ON p.app_id = $1 AND p.id = b.profile_id \
+             AND p.denylisted = 1 \
+           LEFT JOIN addresses a{addresses_index} ON a.app_id = $1 AND a.token = b.token \
+             AND a.status IN ('Quarantine', 'Denylisted')), \
          sendable AS (SELECT j.subscription_id, j.profile_id, j.token, \
            ROW_NUMBER() OVER (PARTITION BY j.token ORDER BY j.ord, j.subscription_id) AS token_rank, \
            CASE WHEN j.token = $7 THEN 1 ELSE 0 END AS queued \
            FROM judged j WHERE j.kind IS NULL) ",
         arms.join(" ")
     )
-});
+}
+
+/// A batch's judged targets, between the statement that judges them and the two that
+/// write them: `kind` is the exclusion kind, or NULL for a target that becomes a message;
+/// `seq` keeps the judging statement's order (by token for "all subscribers"). On SQLite a
+/// temporary table of the write connection, emptied at the start of each batch; on
+/// PostgreSQL one of the batch's transaction.
+const BATCH_TABLE_SQLITE: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS analysis_batch ( \
+    seq INTEGER PRIMARY KEY, subscription_id BIGINT, profile_id TEXT, token TEXT, kind TEXT)";
+const BATCH_TABLE_POSTGRES: &str = "CREATE TEMPORARY TABLE analysis_batch ( \
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, subscription_id BIGINT, \
+    profile_id TEXT, token TEXT, kind TEXT) ON COMMIT DROP";
 
 /// The failure reason value of each exclusion kind, as SQL.
 static REASON_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -199,37 +231,55 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?
         };
-        let common = ANALYSIS_SQL.replace("{batch}", batch_sql(&delivery.target_kind));
+        // The batch is judged once into `analysis_batch`, which the two inserts read:
+        // judging it a second time, for the second insert, made the analysis of 1,000,000
+        // subscriptions on SQLite about a tenth slower.
+        let batch_table: &[&str] = match self.dialect() {
+            Dialect::Sqlite => &[BATCH_TABLE_SQLITE, "DELETE FROM analysis_batch"],
+            Dialect::Postgres => &[BATCH_TABLE_POSTGRES],
+        };
+        for sql in batch_table {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
+        let judge_sql = format!(
+            "{} INSERT INTO analysis_batch (subscription_id, profile_id, token, kind) \
+             SELECT subscription_id, profile_id, token, kind FROM judged WHERE kind IS NOT NULL \
+             UNION ALL SELECT subscription_id, profile_id, token, \
+             CASE WHEN token_rank > 1 OR queued = 1 THEN 'duplicate_token' END FROM sendable",
+            analysis_sql(self.dialect()).replace("{batch}", batch_sql(&delivery.target_kind))
+        );
+        sqlx::query(&judge_sql)
+            .bind(&delivery.app_id)
+            .bind(&delivery.id)
+            .bind(&range.after.0)
+            .bind(range.after.1)
+            .bind(&range.last.0)
+            .bind(range.last.1)
+            .bind(queued_token.as_deref())
+            .execute(&mut *tx)
+            .await?;
         let exclusions_sql = format!(
-            "{common} INSERT INTO exclusions (delivery_id, subscription_id, profile_id, token, kind, reason, created_at) \
-             SELECT $2, subscription_id, profile_id, token, kind, {reason}, $8 FROM ( \
-               SELECT subscription_id, profile_id, token, kind FROM judged WHERE kind IS NOT NULL \
-               UNION ALL \
-               SELECT subscription_id, profile_id, token, 'duplicate_token' AS kind FROM sendable \
-               WHERE token_rank > 1 OR queued = 1) excluded",
+            "INSERT INTO exclusions (delivery_id, subscription_id, profile_id, token, kind, reason, created_at) \
+             SELECT $1, subscription_id, profile_id, token, kind, {reason}, $2 FROM analysis_batch \
+             WHERE kind IS NOT NULL ORDER BY seq",
             reason = *REASON_SQL
         );
-        let messages_sql = format!(
-            "{common} INSERT INTO messages (delivery_id, subscription_id, profile_id, token, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT $2, subscription_id, profile_id, token, $9, 0, $8, $8, $8 FROM sendable \
-             WHERE token_rank = 1 AND queued = 0"
-        );
+        let messages_sql = "INSERT INTO messages (delivery_id, subscription_id, profile_id, token, status, \
+             attempts, next_attempt_at, created_at, updated_at) \
+             SELECT $1, subscription_id, profile_id, token, $3, 0, $2, $2, $2 FROM analysis_batch \
+             WHERE kind IS NULL ORDER BY seq";
         let status = if delivery.dry_run {
             "Planned"
         } else {
             "Pending"
         };
         let mut written = [0; 2];
-        for (slot, sql) in [exclusions_sql, messages_sql].into_iter().enumerate() {
-            written[slot] = sqlx::query(&sql)
-                .bind(&delivery.app_id)
+        for (slot, sql) in [exclusions_sql.as_str(), messages_sql]
+            .into_iter()
+            .enumerate()
+        {
+            written[slot] = sqlx::query(sql)
                 .bind(&delivery.id)
-                .bind(&range.after.0)
-                .bind(range.after.1)
-                .bind(&range.last.0)
-                .bind(range.last.1)
-                .bind(queued_token.as_deref())
                 .bind(millis(now))
                 .bind(status)
                 .execute(&mut *tx)
