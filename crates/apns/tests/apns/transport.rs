@@ -155,16 +155,23 @@ async fn a_dropped_send_frees_its_stream() {
     );
 }
 
+/// A background notification to `token` with every optional `apns-*` header set.
+fn with_every_header(token: String, collapse_id: &str) -> Notification {
+    Notification {
+        push_type: PushType::Background,
+        priority: Some(5),
+        expiration: Some(1_900_000_000),
+        collapse_id: Some(collapse_id.into()),
+        apns_id: Some("123e4567-e89b-12d3-a456-426614174000".into()),
+        ..Notification::new(token, payload())
+    }
+}
+
 #[tokio::test]
 async fn headers_are_sent_as_given() {
     let h = Harness::start().await;
     let client = h.client();
-    let mut n = Notification::new(token("95", 1), payload());
-    n.push_type = PushType::Background;
-    n.priority = Some(5);
-    n.expiration = Some(1_900_000_000);
-    n.collapse_id = Some("news-1".into());
-    n.apns_id = Some("123e4567-e89b-12d3-a456-426614174000".into());
+    let n = with_every_header(token("95", 1), "news-1");
     assert_eq!(row(&client.send(&n).await), "apns.device_on");
     let mut voip = Notification::new(token("95", 2), payload());
     voip.push_type = PushType::Voip;
@@ -209,12 +216,7 @@ async fn headers_are_sent_as_given() {
 async fn a_template_sends_each_token_what_send_sends() {
     let h = Harness::start().await;
     let client = h.client();
-    let mut n = Notification::new(token("97", 1), payload());
-    n.push_type = PushType::Background;
-    n.priority = Some(5);
-    n.expiration = Some(1_900_000_000);
-    n.collapse_id = Some("news-2".into());
-    n.apns_id = Some("123e4567-e89b-12d3-a456-426614174001".into());
+    let n = with_every_header(token("97", 1), "news-2");
     assert_eq!(row(&client.send(&n).await), "apns.device_on");
     let template = client.template(&n).expect("a valid notification");
     for i in [2, 3] {
