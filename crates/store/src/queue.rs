@@ -700,21 +700,19 @@ impl ResultsTx {
                 .filter(|r| r.write(self.dialect) == write)
                 .collect();
             for chunk in padded_chunks(self.dialect, &results) {
-                written += match (self.dialect, write) {
-                    (Dialect::Sqlite, Write::AppendSent) => {
-                        self.write_successes_sqlite(&chunk, now).await?
-                    }
-                    (Dialect::Sqlite, _) => self.write_results_sqlite(&chunk, write, now).await?,
+                written += match self.dialect {
+                    Dialect::Sqlite => self.write_results_sqlite(&chunk, write, now).await?,
                     // Nothing is appended on PostgreSQL.
-                    (Dialect::Postgres, _) => self.write_results_postgres(chunk.items, now).await?,
+                    Dialect::Postgres => self.write_results_postgres(chunk.items, now).await?,
                 };
             }
         }
         Ok(written)
     }
 
-    /// The results as SQLite parameters: anonymous ones, bound by position. A repeated row
-    /// joins the same message, which is written once.
+    /// The results as SQLite parameters: anonymous ones, bound by position (plain successes
+    /// five a row, [`SENT_VALUES`]; the others twelve). A repeated row joins the same
+    /// message, which is written once.
     async fn write_results_sqlite(
         &mut self,
         chunk: &Padded<'_, &MessageResult>,
@@ -722,12 +720,26 @@ impl ResultsTx {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut statement = Statement::new(self.dialect);
-        statement.push(RESULTS_VALUES);
+        statement.push(if write == Write::AppendSent {
+            SENT_VALUES
+        } else {
+            RESULTS_VALUES
+        });
         for (i, result) in chunk.rows().enumerate() {
             if i > 0 {
                 statement.push(", ");
             }
             let row = ResultRow::new(result, now);
+            if write == Write::AppendSent {
+                statement.row([
+                    Value::from(row.id),
+                    Value::from(row.attempts),
+                    Value::from(row.lease),
+                    Value::from(row.provider_id),
+                    Value::from(row.outcome_id),
+                ]);
+                continue;
+            }
             statement.row([
                 Value::from(row.id),
                 Value::from(row.attempts),
@@ -745,9 +757,12 @@ impl ResultsTx {
         }
         statement.push(") ");
         match write {
-            // Plain successes may go this way too; `write_successes_sqlite` binds fewer values.
             Write::AppendSent | Write::Append => statement
-                .push(&RESULTS_INSERT)
+                .push(if write == Write::AppendSent {
+                    SENT_INSERT
+                } else {
+                    &RESULTS_INSERT
+                })
                 .bind(millis(now))
                 .push(&RESULTS_INSERT_FENCE)
                 .bind(self.owner.as_str())
@@ -761,44 +776,6 @@ impl ResultsTx {
                 .bind(self.owner.as_str())
                 .push(")))"),
         };
-        Ok(statement
-            .query()
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected())
-    }
-
-    /// Plain successes appended on SQLite ([`SENT_INSERT`]): five values a row instead of
-    /// twelve.
-    async fn write_successes_sqlite(
-        &mut self,
-        chunk: &Padded<'_, &MessageResult>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let mut statement = Statement::new(self.dialect);
-        statement.push(SENT_VALUES);
-        for (i, result) in chunk.rows().enumerate() {
-            if i > 0 {
-                statement.push(", ");
-            }
-            statement.row([
-                Value::from(result.id),
-                Value::from(result.attempts),
-                Value::from(match result.lease {
-                    Lease::Range(id) => Some(id),
-                    Lease::Message => None,
-                }),
-                Value::from(result.provider_id.as_deref()),
-                Value::from(result.outcome_id.map(|id| id.as_str())),
-            ]);
-        }
-        statement
-            .push(") ")
-            .push(SENT_INSERT)
-            .bind(millis(now))
-            .push(&RESULTS_INSERT_FENCE)
-            .bind(self.owner.as_str())
-            .push(RESULTS_INSERT_END);
         Ok(statement
             .query()
             .execute(&mut *self.tx)
