@@ -516,10 +516,41 @@ impl<'a> ResultRow<'a> {
 }
 
 /// The start of the results statements on SQLite: the results as `v`, a VALUES list in
-/// the order [`ResultRow`] binds them.
+/// the order [`ResultRow::values`] binds them.
 const RESULTS_VALUES: &str = "WITH v (id, attempts, lease, status, next_attempt_at, \
     provider_id, outcome_id, failure_type, failure_reason, error_text, quarantined, \
     no_answer) AS (VALUES ";
+
+impl ResultRow<'_> {
+    /// The row's values in the order of [`RESULTS_VALUES`].
+    fn values(&self) -> [Value; 12] {
+        [
+            Value::from(self.id),
+            Value::from(self.attempts),
+            Value::from(self.lease),
+            Value::from(self.status),
+            Value::from(self.next_attempt_at),
+            Value::from(self.provider_id),
+            Value::from(self.outcome_id),
+            Value::from(self.failure_type),
+            Value::from(self.failure_reason),
+            Value::from(self.error_text),
+            Value::from(self.quarantined),
+            Value::from(self.no_answer),
+        ]
+    }
+
+    /// A plain success's values in the order of [`SENT_VALUES`]: the others are constants.
+    fn sent_values(&self) -> [Value; 5] {
+        [
+            Value::from(self.id),
+            Value::from(self.attempts),
+            Value::from(self.lease),
+            Value::from(self.provider_id),
+            Value::from(self.outcome_id),
+        ]
+    }
+}
 
 /// What a result `v` writes into a message's result columns over what the message `m`
 /// holds, as (column, value): a result without a provider's answer (`no_answer`) keeps the
@@ -731,29 +762,10 @@ impl ResultsTx {
             }
             let row = ResultRow::new(result, now);
             if write == Write::AppendSent {
-                statement.row([
-                    Value::from(row.id),
-                    Value::from(row.attempts),
-                    Value::from(row.lease),
-                    Value::from(row.provider_id),
-                    Value::from(row.outcome_id),
-                ]);
-                continue;
+                statement.row(row.sent_values());
+            } else {
+                statement.row(row.values());
             }
-            statement.row([
-                Value::from(row.id),
-                Value::from(row.attempts),
-                Value::from(row.lease),
-                Value::from(row.status),
-                Value::from(row.next_attempt_at),
-                Value::from(row.provider_id),
-                Value::from(row.outcome_id),
-                Value::from(row.failure_type),
-                Value::from(row.failure_reason),
-                Value::from(row.error_text),
-                Value::from(row.quarantined),
-                Value::from(row.no_answer),
-            ]);
         }
         statement.push(") ");
         match write {
