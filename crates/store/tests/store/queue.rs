@@ -33,6 +33,14 @@ async fn summary_of(store: &Store, delivery_id: &str) -> DeliverySummary {
     store.summary(&delivery).await.unwrap()
 }
 
+/// A delivery's log: its first page of messages, unfiltered.
+async fn log_of(store: &Store, delivery_id: &str) -> Vec<pushgate_store::Message> {
+    store
+        .messages(delivery_id, &MessageFilter::default(), Page::default())
+        .await
+        .unwrap()
+}
+
 /// A summary's messages: sent, failed, pending, to retry.
 fn by_status(summary: &DeliverySummary) -> (i64, i64, i64, i64) {
     (summary.sent, summary.failed, summary.pending, summary.retry)
@@ -129,10 +137,7 @@ async fn a_result_is_written_only_by_the_claimer_of_that_attempt(store: Store) {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(written, 1);
-    let messages = store
-        .messages(&delivery.id, &MessageFilter::default(), Page::default())
-        .await
-        .unwrap();
+    let messages = log_of(&store, &delivery.id).await;
     assert_eq!(messages[0].status, MessageStatus::Sent);
     assert_eq!(messages[0].attempts, 1, "one attempt's result was written");
     assert_eq!(
@@ -185,10 +190,7 @@ async fn results_and_addresses_commit_together_or_not_at_all(store: Store) {
         tx.write_results(&results, t0()).await.unwrap();
     }
     assert!(store.address("ios-app", "a1").await.unwrap().is_none());
-    let messages = store
-        .messages(&delivery.id, &MessageFilter::default(), Page::default())
-        .await
-        .unwrap();
+    let messages = log_of(&store, &delivery.id).await;
     assert!(messages.iter().all(|m| m.status == MessageStatus::Pending));
 
     let mut tx = store.begin_results("w1").await.unwrap();
@@ -223,10 +225,7 @@ async fn the_validity_period_fails_waiting_messages_but_not_those_in_flight(stor
         0
     );
     assert_eq!(store.expire_messages(expired_at).await.unwrap(), 1);
-    let messages = store
-        .messages(&delivery.id, &MessageFilter::default(), Page::default())
-        .await
-        .unwrap();
+    let messages = log_of(&store, &delivery.id).await;
     for message in &messages {
         if message.id == in_flight.id {
             assert_eq!(
@@ -508,10 +507,7 @@ async fn a_first_attempts_final_result_is_appended_once_and_read_as_the_messages
         Vec::<i64>::new()
     );
 
-    let messages = store
-        .messages(&delivery.id, &MessageFilter::default(), Page::default())
-        .await
-        .unwrap();
+    let messages = log_of(&store, &delivery.id).await;
     let states: Vec<_> = messages
         .iter()
         .map(|m| {
@@ -641,10 +637,7 @@ async fn a_plain_success_is_read_back_as_written_beside_one_with_an_ignored_erro
     );
     tx.commit().await.unwrap();
 
-    let messages = store
-        .messages(&delivery.id, &MessageFilter::default(), Page::default())
-        .await
-        .unwrap();
+    let messages = log_of(&store, &delivery.id).await;
     let read: Vec<_> = messages
         .iter()
         .map(|m| {
