@@ -167,6 +167,10 @@ impl Store {
         AnyPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(options.acquire_timeout)
+            // A SQLite connection is a handle on a local file: it does not go stale as a
+            // network connection does, and the ping sqlx sends before handing one out
+            // would be one more trip to its thread for every transaction.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Postgres {
