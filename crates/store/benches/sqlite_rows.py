@@ -19,6 +19,10 @@ statements (`src/queue.rs`; a VALUES list joined by id), batch by batch in turn:
 and inserts each batch's values into a scratch table, for comparison. Then reads a delivery
 summary (counts by status) and a failure breakdown. Prints medians (wall time, Python's own
 `sqlite3`, whose SQLite version may differ from the one pushgate bundles).
+
+The result statements below are copies, with the bound time and owner written in as 5 and
+'w'; the tests of `src/queue.rs` (`sqlite_rows_py_*`) fail when a copy and the store's
+statement part.
 """
 
 import argparse
@@ -45,8 +49,8 @@ UPDATE = """UPDATE messages AS m SET status = v.status, next_attempt_at = v.next
  lease_owner = NULL, updated_at = 5
  FROM v WHERE m.id = v.id AND m.attempts = v.attempts - 1
  AND ((v.lease IS NULL AND m.status = 'Retry' AND m.lease_owner = 'w')
- OR (v.lease IS NOT NULL AND m.status = 'Pending'
- {not_appended}
+ OR (v.lease IS NOT NULL AND (m.status = 'Pending'
+ {not_appended})
  AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')))"""
 NOT_APPENDED = "AND NOT EXISTS (SELECT 1 FROM message_results r WHERE r.id = m.id)"
 APPEND = """INSERT INTO message_results (id, delivery_id, status, attempts, provider_id, outcome_id,

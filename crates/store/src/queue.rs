@@ -871,3 +871,91 @@ impl ResultsTx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `benches/sqlite_rows.py` measures SQLite's own cost of the results statements with
+    //! copies of their texts (it runs without pushgate around it). These tests keep the
+    //! copies the same as the statements, with the bound time and owner written in as the
+    //! script writes them.
+
+    use super::*;
+
+    const SCRIPT: &str = include_str!("../benches/sqlite_rows.py");
+    /// The time and owner the script writes where the store binds them.
+    const NOW: &str = "5";
+    const OWNER: &str = "'w'";
+
+    /// The script's constant `name`, a string in double or triple double quotes.
+    fn script_constant(name: &str) -> String {
+        let start = format!("\n{name} = ");
+        let at = SCRIPT
+            .find(&start)
+            .unwrap_or_else(|| panic!("sqlite_rows.py defines no {name}"))
+            + start.len();
+        let rest = &SCRIPT[at..];
+        let quote = if rest.starts_with("\"\"\"") {
+            "\"\"\""
+        } else {
+            "\""
+        };
+        let body = &rest[quote.len()..];
+        let end = body
+            .find(quote)
+            .unwrap_or_else(|| panic!("{name} in sqlite_rows.py is not closed"));
+        // A backslash at a line's end continues a Python string on the next line.
+        body[..end].replace("\\\n", " ")
+    }
+
+    /// SQL with every run of white space one space.
+    fn normalized(sql: &str) -> String {
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The column list of a `WITH v (...) AS (VALUES ` start.
+    fn columns(values_start: &str) -> String {
+        let open = values_start.find('(').expect("a column list");
+        let close = values_start.find(')').expect("a column list");
+        normalized(&values_start[open + 1..close])
+    }
+
+    #[test]
+    fn sqlite_rows_py_appends_plain_successes_as_the_store_does() {
+        let store = format!(
+            "{SENT_INSERT}{NOW}{}{OWNER}{RESULTS_INSERT_END}",
+            *RESULTS_INSERT_FENCE
+        );
+        assert_eq!(
+            normalized(&script_constant("APPEND_SENT")),
+            normalized(&store)
+        );
+        assert_eq!(
+            normalized(&script_constant("SENT_COLUMNS")),
+            columns(SENT_VALUES)
+        );
+    }
+
+    #[test]
+    fn sqlite_rows_py_appends_the_other_results_as_the_store_does() {
+        let store = format!(
+            "{}{NOW}{}{OWNER}{RESULTS_INSERT_END}",
+            *RESULTS_INSERT, *RESULTS_INSERT_FENCE
+        );
+        assert_eq!(normalized(&script_constant("APPEND")), normalized(&store));
+        assert_eq!(
+            normalized(&script_constant("COLUMNS")),
+            columns(RESULTS_VALUES)
+        );
+    }
+
+    #[test]
+    fn sqlite_rows_py_updates_results_as_the_store_does() {
+        let script =
+            script_constant("UPDATE").replace("{not_appended}", &script_constant("NOT_APPENDED"));
+        let store = format!(
+            "{}{NOW}{RESULTS_FENCE}{OWNER}{}{OWNER})))",
+            *RESULTS_UPDATE, *RESULTS_FENCE_RANGE
+        );
+        assert_eq!(normalized(&script), normalized(&store));
+    }
+}
