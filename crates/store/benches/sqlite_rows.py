@@ -22,7 +22,7 @@ summary (counts by status) and a failure breakdown. Prints medians (wall time, P
 
 The result statements below are copies, with the bound time and owner written in as 5 and
 'w'; the tests of `src/queue.rs` (`sqlite_rows_py_*`) fail when a copy and the store's
-statement part.
+statement differ.
 """
 
 import argparse
