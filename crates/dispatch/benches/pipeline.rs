@@ -20,7 +20,10 @@
 //! sending and of the mock over the run (it is idle but for the sending), and the mock's
 //! CPU time per request under h2load: the two processes share the machine's cores. From
 //! the two, the "CPU bound": the rate at which the machine's cores, all busy, would carry
-//! notifications at that cost, the ceiling of any scheduling of the same work.
+//! notifications at that cost, the ceiling of any scheduling of the same work. And the
+//! child's CPU per notification over the mock's in the same run: the machine's speed of
+//! the moment moves both, so this ratio compares runs of different hours or binaries
+//! better than the rate does.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -213,6 +216,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             Vec::new(),
             Vec::new(),
         );
+        let mut over_mock = Vec::new();
         for run in 1..=args.runs {
             let mut command = Command::new(&exe);
             command
@@ -238,8 +242,9 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             let report: RunReport = bench::child_report(&mut command)?;
             let mock_us = (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / args.n as f64;
             let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
+            let ratio = cpu_over_mock(report.send_cpu_us, mock_us);
             println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs; {cores} cores allow {ceiling:.0}/s at that cost{unseen}), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
+                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs, {ratio:.2}× as much for pushgate; {cores} cores allow {ceiling:.0}/s at that cost{unseen}), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
                 report.analysis_secs,
                 report.send_secs,
                 report.rate,
@@ -252,6 +257,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 100.0 * report.write_busy(),
             );
             busy.push(report.write_busy());
+            over_mock.push(ratio);
             cpu.push(report.send_cpu_us);
             mock_cpu.push(mock_us);
             analysis.push(report.analysis_secs);
@@ -266,13 +272,14 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             .collect();
         let ceiling = bench::median(&bounds).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request); CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
             bench::median(&cpu).unwrap_or(0.0),
             bench::median(&mock_cpu).unwrap_or(0.0),
             bench::median(&mock_per_h2load_request).unwrap_or(0.0),
+            bench::median(&over_mock).unwrap_or(0.0),
             100.0 * ceiling / reference.max(1.0),
             bench::median(&rss).unwrap_or(0.0),
             100.0 * bench::median(&busy).unwrap_or(0.0),
@@ -456,6 +463,15 @@ async fn run_delivery(
         result_writes: rendered_value(&rendered, "pushgate_result_write_seconds_count")? as u64,
         result_write_secs: rendered_value(&rendered, "pushgate_result_write_seconds_sum")?,
     })
+}
+
+/// The child's CPU per notification over the mock's (0 when the mock's is unknown).
+fn cpu_over_mock(pushgate_us: f64, mock_us: f64) -> f64 {
+    if mock_us > 0.0 {
+        pushgate_us / mock_us
+    } else {
+        0.0
+    }
 }
 
 /// The most notifications a second that `cores` fully busy cores could carry when each one
