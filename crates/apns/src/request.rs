@@ -41,12 +41,8 @@ pub(crate) struct Prepared {
 /// once ([`crate::Template`]).
 #[derive(Debug)]
 pub(crate) struct Shared {
-    push_type: HeaderValue,
-    priority: Option<HeaderValue>,
-    expiration: Option<HeaderValue>,
-    collapse_id: Option<HeaderValue>,
-    apns_id: Option<HeaderValue>,
-    topic: Option<HeaderValue>,
+    /// The notification's `apns-*` headers; `apns-topic` only if it names its own.
+    headers: HeaderMap,
     payload: Bytes,
 }
 
@@ -127,25 +123,32 @@ impl Shared {
             );
             return Err(SendResult::content_format(&detail));
         }
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(
+            APNS_PUSH_TYPE.clone(),
+            HeaderValue::from_static(n.push_type.as_str()),
+        );
+        if let Some(priority) = n.priority {
+            headers.insert(
+                APNS_PRIORITY.clone(),
+                HeaderValue::from(u16::from(priority)),
+            );
+        }
+        if let Some(expiration) = n.expiration {
+            headers.insert(APNS_EXPIRATION.clone(), HeaderValue::from(expiration));
+        }
+        let texts = [
+            (&APNS_COLLAPSE_ID, &n.collapse_id),
+            (&APNS_ID, &n.apns_id),
+            (&APNS_TOPIC, &n.topic),
+        ];
+        for (name, value) in texts {
+            if let Some(value) = value {
+                headers.insert(name.clone(), header(name.as_str(), value)?);
+            }
+        }
         Ok(Self {
-            push_type: HeaderValue::from_static(n.push_type.as_str()),
-            priority: n.priority.map(|p| HeaderValue::from(u16::from(p))),
-            expiration: n.expiration.map(HeaderValue::from),
-            collapse_id: n
-                .collapse_id
-                .as_deref()
-                .map(|v| header("apns-collapse-id", v))
-                .transpose()?,
-            apns_id: n
-                .apns_id
-                .as_deref()
-                .map(|v| header("apns-id", v))
-                .transpose()?,
-            topic: n
-                .topic
-                .as_deref()
-                .map(|v| header("apns-topic", v))
-                .transpose()?,
+            headers,
             payload: n.payload.clone(),
         })
     }
@@ -181,7 +184,11 @@ impl Prepared {
 
     /// The `apns-push-type` value.
     pub(crate) fn push_type(&self) -> &str {
-        self.shared.push_type.to_str().unwrap_or("-")
+        self.shared
+            .headers
+            .get(&APNS_PUSH_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
     }
 
     /// The payload, shared (cloning copies nothing).
@@ -192,8 +199,8 @@ impl Prepared {
     /// The `apns-id` sent, if any.
     pub(crate) fn apns_id(&self) -> Option<String> {
         self.shared
-            .apns_id
-            .as_ref()
+            .headers
+            .get(&APNS_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     }
@@ -205,21 +212,10 @@ impl Prepared {
         default_topic: &HeaderValue,
         authorization: Option<&HeaderValue>,
     ) -> Request<()> {
-        let shared = &*self.shared;
-        let mut headers = HeaderMap::with_capacity(8);
-        let topic = shared.topic.as_ref().unwrap_or(default_topic);
-        headers.insert(APNS_TOPIC.clone(), topic.clone());
-        headers.insert(APNS_PUSH_TYPE.clone(), shared.push_type.clone());
-        let optional = [
-            (&APNS_PRIORITY, &shared.priority),
-            (&APNS_EXPIRATION, &shared.expiration),
-            (&APNS_COLLAPSE_ID, &shared.collapse_id),
-            (&APNS_ID, &shared.apns_id),
-        ];
-        for (name, value) in optional {
-            if let Some(value) = value {
-                headers.insert(name.clone(), value.clone());
-            }
+        // The notification's headers are built once; a clone copies their handles.
+        let mut headers = self.shared.headers.clone();
+        if !headers.contains_key(&APNS_TOPIC) {
+            headers.insert(APNS_TOPIC.clone(), default_topic.clone());
         }
         if let Some(value) = authorization {
             headers.insert(AUTHORIZATION, value.clone());
