@@ -750,12 +750,15 @@ impl ResultsTx {
         write: Write,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        // Each way of writing: the start of its VALUES list, then of its statement (up to
+        // the write time).
+        let (values, start) = match write {
+            Write::AppendSent => (SENT_VALUES, SENT_INSERT),
+            Write::Append => (RESULTS_VALUES, RESULTS_INSERT.as_str()),
+            Write::Update => (RESULTS_VALUES, RESULTS_UPDATE.as_str()),
+        };
         let mut statement = Statement::new(self.dialect);
-        statement.push(if write == Write::AppendSent {
-            SENT_VALUES
-        } else {
-            RESULTS_VALUES
-        });
+        statement.push(values);
         for (i, result) in chunk.rows().enumerate() {
             if i > 0 {
                 statement.push(", ");
@@ -767,27 +770,20 @@ impl ResultsTx {
                 statement.row(row.values());
             }
         }
-        statement.push(") ");
-        match write {
-            Write::AppendSent | Write::Append => statement
-                .push(if write == Write::AppendSent {
-                    SENT_INSERT
-                } else {
-                    &RESULTS_INSERT
-                })
-                .bind(millis(now))
-                .push(&RESULTS_INSERT_FENCE)
-                .bind(self.owner.as_str())
-                .push(RESULTS_INSERT_END),
-            Write::Update => statement
-                .push(&RESULTS_UPDATE)
-                .bind(millis(now))
+        statement.push(") ").push(start).bind(millis(now));
+        if write == Write::Update {
+            statement
                 .push(RESULTS_FENCE)
                 .bind(self.owner.as_str())
                 .push(&RESULTS_FENCE_RANGE)
                 .bind(self.owner.as_str())
-                .push(")))"),
-        };
+                .push(")))");
+        } else {
+            statement
+                .push(&RESULTS_INSERT_FENCE)
+                .bind(self.owner.as_str())
+                .push(RESULTS_INSERT_END);
+        }
         Ok(statement
             .query()
             .execute(&mut *self.tx)
