@@ -122,14 +122,27 @@ const BATCH_TABLE_POSTGRES: &str = "CREATE TEMPORARY TABLE analysis_batch ( \
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, subscription_id BIGINT, \
     profile_id TEXT, token TEXT, kind TEXT) ON COMMIT DROP";
 
-/// The failure reason value of each exclusion kind, as SQL.
-static REASON_SQL: LazyLock<String> = LazyLock::new(|| {
+/// The insert of a judged batch's exclusions (`$1` the delivery, `$2` the time), each with
+/// its kind's failure reason value.
+static EXCLUSIONS_INSERT: LazyLock<String> = LazyLock::new(|| {
     let arms: Vec<String> = ExclusionKind::ALL
         .into_iter()
         .map(|kind| format!("WHEN '{}' THEN {}", kind.as_str(), kind.reason().value()))
         .collect();
-    format!("CASE kind {} END", arms.join(" "))
+    format!(
+        "INSERT INTO exclusions (delivery_id, subscription_id, profile_id, token, kind, reason, created_at) \
+         SELECT $1, subscription_id, profile_id, token, kind, CASE kind {} END, $2 \
+         FROM analysis_batch WHERE kind IS NOT NULL ORDER BY seq",
+        arms.join(" ")
+    )
 });
+
+/// The insert of a judged batch's messages (`$1` the delivery, `$2` the time, `$3` the
+/// status).
+const MESSAGES_INSERT: &str = "INSERT INTO messages (delivery_id, subscription_id, profile_id, \
+    token, status, attempts, next_attempt_at, created_at, updated_at) \
+    SELECT $1, subscription_id, profile_id, token, $3, 0, $2, $2, $2 FROM analysis_batch \
+    WHERE kind IS NULL ORDER BY seq";
 
 /// What one batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -258,23 +271,13 @@ impl Store {
             .bind(queued_token.as_deref())
             .execute(&mut *tx)
             .await?;
-        let exclusions_sql = format!(
-            "INSERT INTO exclusions (delivery_id, subscription_id, profile_id, token, kind, reason, created_at) \
-             SELECT $1, subscription_id, profile_id, token, kind, {reason}, $2 FROM analysis_batch \
-             WHERE kind IS NOT NULL ORDER BY seq",
-            reason = *REASON_SQL
-        );
-        let messages_sql = "INSERT INTO messages (delivery_id, subscription_id, profile_id, token, status, \
-             attempts, next_attempt_at, created_at, updated_at) \
-             SELECT $1, subscription_id, profile_id, token, $3, 0, $2, $2, $2 FROM analysis_batch \
-             WHERE kind IS NULL ORDER BY seq";
         let status = if delivery.dry_run {
             "Planned"
         } else {
             "Pending"
         };
         let mut written = [0; 2];
-        for (slot, sql) in [exclusions_sql.as_str(), messages_sql]
+        for (slot, sql) in [EXCLUSIONS_INSERT.as_str(), MESSAGES_INSERT]
             .into_iter()
             .enumerate()
         {
