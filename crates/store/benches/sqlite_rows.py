@@ -12,8 +12,8 @@ writes every message's result, a tenth of them failures, with the store's result
 statements (`src/queue.rs`; a VALUES list joined by id), batch by batch in turn:
 - the append of first attempts' final results to `message_results` (from migration 0003
   on): the plain successes with `SENT_INSERT` (5 values a row), the failures with
-  `RESULTS_INSERT` (12), each with its fence; with `--full-appends`, all with
-  `RESULTS_INSERT`;
+  `RESULTS_INSERT` (12), each with its fence (the plain successes' by their range lease
+  alone); with `--full-appends`, all with `RESULTS_INSERT`;
 - the update of the message's row, which retries use (`RESULTS_UPDATE` and its fences,
   12 values a row);
 and inserts each batch's values into a scratch table, for comparison. Then reads a delivery
@@ -69,10 +69,9 @@ APPEND = """INSERT INTO message_results (id, delivery_id, status, attempts, prov
 SENT_COLUMNS = "id, attempts, lease, provider_id, outcome_id"
 APPEND_SENT = """INSERT INTO message_results (id, delivery_id, status, attempts, provider_id,
  outcome_id, failure_type, failure_reason, error_text, quarantined, updated_at)
- SELECT m.id, m.delivery_id, 'Sent', v.attempts, COALESCE(v.provider_id, m.provider_id),
- v.outcome_id, NULL, NULL, NULL, m.quarantined, 5
- FROM v JOIN messages m ON m.id = v.id WHERE m.attempts = v.attempts - 1 AND m.status = 'Pending'
- AND EXISTS (SELECT 1 FROM leases l WHERE l.id = v.lease AND l.owner = 'w')
+ SELECT v.id, l.delivery_id, 'Sent', v.attempts, v.provider_id, v.outcome_id,
+ NULL, NULL, NULL, 0, 5
+ FROM v JOIN leases l ON l.id = v.lease WHERE l.owner = 'w'
  ON CONFLICT (id) DO NOTHING"""
 SUMMARY = "SELECT status, COUNT(*), SUM(quarantined) FROM {log} WHERE delivery_id = ? GROUP BY status"
 FAILURES = "SELECT failure_type, failure_reason, COUNT(*) FROM messages \

@@ -32,6 +32,11 @@
 //!
 //! A result is written only by the holder of the message's lease, and only over the attempt
 //! it claimed (`attempts` fences it), so a late worker cannot overwrite a newer attempt.
+//! A range lease's row is one claim of its range: a takeover makes new rows (the part taken,
+//! and the rest if any) and deletes the old one, the end of the validity period deletes the
+//! ranges whose messages it failed, and an id is never given twice. So the plain success of
+//! a first attempt, nearly every result, is fenced by its lease's row alone, without reading
+//! the message's.
 //! `attempts` counts the attempts whose result was written. A worker that dies leaves its
 //! leases to run out: every message is sent at least once and ends with one final status.
 
@@ -252,6 +257,19 @@ async fn claim(
         let more = rows.len() as i64 > room;
         rows.truncate(room as usize);
         let taken_last = rows[rows.len() - 1].0;
+        // The part taken becomes a lease of its own, under a new id, and the expired one
+        // goes: the results of the claim that ran out carry its id, so none of them is
+        // written any more (see `SENT_INSERT_FENCE`).
+        let taken: i64 = sqlx::query_scalar(
+            "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
+             SELECT delivery_id, first_id, $2, $3, $4 FROM leases WHERE id = $1 RETURNING id",
+        )
+        .bind(lease_id)
+        .bind(taken_last)
+        .bind(owner)
+        .bind(millis(until))
+        .fetch_one(&mut **tx)
+        .await?;
         if more {
             // More than there is room for: the rest stays an expired range of its own.
             sqlx::query(
@@ -263,15 +281,12 @@ async fn claim(
             .execute(&mut **tx)
             .await?;
         }
-        sqlx::query("UPDATE leases SET owner = $2, lease_until = $3, last_id = $4 WHERE id = $1")
+        sqlx::query("DELETE FROM leases WHERE id = $1")
             .bind(lease_id)
-            .bind(owner)
-            .bind(millis(until))
-            .bind(taken_last)
             .execute(&mut **tx)
             .await?;
         for row in rows {
-            claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
+            claimed.push(claimed_message(row, &delivery, Lease::Range(taken)));
         }
     }
 
@@ -364,7 +379,7 @@ impl Store {
     ///
     /// It reads the waiting messages where the queue's invariant puts them: past the claim
     /// cursor (which then moves to the delivery's last message, nothing being left to
-    /// claim), in ranges whose lease ran out, and due retries.
+    /// claim), in ranges whose lease ran out (which are then deleted), and due retries.
     pub async fn expire_messages(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         const EXPIRED: &str =
             "SELECT id FROM deliveries WHERE state = 'sending' AND expires_at <= $1";
@@ -393,6 +408,16 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        // The ranges that ran out and have nothing left waiting go: a late result of their
+        // claims, for a message just failed, must not be written over it.
+        sqlx::query(&format!(
+            "DELETE FROM leases WHERE lease_until <= $1 AND delivery_id IN ({EXPIRED}) \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.delivery_id = leases.delivery_id \
+             AND m.id >= leases.first_id AND m.id <= leases.last_id AND {AWAITS_FIRST_RESULT})"
+        ))
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(&format!(
             "UPDATE deliveries SET claim_cursor = last_message_id \
              WHERE claim_cursor < last_message_id AND id IN ({EXPIRED})"
@@ -597,7 +622,8 @@ static RESULTS_INSERT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The fence of an appended result: the first attempt this owner still holds by its range
-/// (up to the owner value). A message with a result already keeps it ([`RESULTS_INSERT_END`]:
+/// (up to the owner value, then the `)` that closes it). A message with a result already
+/// keeps it ([`FIRST_RESULT_KEPT`]:
 /// the padding's repeated rows are in the same statement, which no `NOT EXISTS` would see).
 static RESULTS_INSERT_FENCE: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -606,8 +632,8 @@ static RESULTS_INSERT_FENCE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The end of the append: a second result for the same message is dropped.
-const RESULTS_INSERT_END: &str = ") ON CONFLICT (id) DO NOTHING";
+/// The end of the appends: a second result for the same message is dropped.
+const FIRST_RESULT_KEPT: &str = " ON CONFLICT (id) DO NOTHING";
 
 /// The start of the append of plain successes on SQLite: the results as `v`, a VALUES
 /// list of what differs between them.
@@ -616,11 +642,22 @@ const SENT_VALUES: &str = "WITH v (id, attempts, lease, provider_id, outcome_id)
 /// The append of plain successes (up to the `updated_at` value): what [`RESULTS_INSERT`]
 /// writes for a result that is `Sent` on a provider's answer with no failure and no
 /// quarantine, each of [`RESULT_VALUES`] with `no_answer` and `quarantined` 0 and no
-/// failure type, reason or error text. [`RESULTS_INSERT_FENCE`] fences it.
+/// failure type, reason or error text, over a message that awaits its first result (no
+/// earlier attempt, so no provider id and no quarantine of its own). [`SENT_INSERT_FENCE`]
+/// fences it by its range lease alone: the message's row is not read.
 const SENT_INSERT: &str = "INSERT INTO message_results (id, delivery_id, status, attempts, \
     provider_id, outcome_id, failure_type, failure_reason, error_text, quarantined, \
-    updated_at) SELECT m.id, m.delivery_id, 'Sent', v.attempts, \
-    COALESCE(v.provider_id, m.provider_id), v.outcome_id, NULL, NULL, NULL, m.quarantined, ";
+    updated_at) SELECT v.id, l.delivery_id, 'Sent', v.attempts, v.provider_id, v.outcome_id, \
+    NULL, NULL, NULL, 0, ";
+
+/// The fence of an appended plain success (up to the owner value): the range lease it was
+/// claimed under is still this owner's. A lease row is one claim of its range: a takeover
+/// makes new rows and deletes the old one, the end of the validity period deletes the
+/// ranges whose messages it failed, and SQLite never gives a deleted lease's id again
+/// (`AUTOINCREMENT`). So while the lease is there, none of its messages has been failed,
+/// retried or claimed by anyone since; a message with a result already keeps it
+/// ([`FIRST_RESULT_KEPT`]).
+const SENT_INSERT_FENCE: &str = " FROM v JOIN leases l ON l.id = v.lease WHERE l.owner = ";
 
 /// The update of the results statements, from `v` (up to the `updated_at` value).
 static RESULTS_UPDATE: LazyLock<String> = LazyLock::new(|| {
@@ -771,19 +808,23 @@ impl ResultsTx {
             }
         }
         statement.push(") ").push(start).bind(millis(now));
-        if write == Write::Update {
-            statement
+        match write {
+            Write::AppendSent => statement
+                .push(SENT_INSERT_FENCE)
+                .bind(self.owner.as_str())
+                .push(FIRST_RESULT_KEPT),
+            Write::Append => statement
+                .push(&RESULTS_INSERT_FENCE)
+                .bind(self.owner.as_str())
+                .push(")")
+                .push(FIRST_RESULT_KEPT),
+            Write::Update => statement
                 .push(RESULTS_FENCE)
                 .bind(self.owner.as_str())
                 .push(&RESULTS_FENCE_RANGE)
                 .bind(self.owner.as_str())
-                .push(")))");
-        } else {
-            statement
-                .push(&RESULTS_INSERT_FENCE)
-                .bind(self.owner.as_str())
-                .push(RESULTS_INSERT_END);
-        }
+                .push(")))"),
+        };
         Ok(statement
             .query()
             .execute(&mut *self.tx)
@@ -917,10 +958,7 @@ mod tests {
 
     #[test]
     fn sqlite_rows_py_appends_plain_successes_as_the_store_does() {
-        let store = format!(
-            "{SENT_INSERT}{NOW}{}{OWNER}{RESULTS_INSERT_END}",
-            *RESULTS_INSERT_FENCE
-        );
+        let store = format!("{SENT_INSERT}{NOW}{SENT_INSERT_FENCE}{OWNER}{FIRST_RESULT_KEPT}");
         assert_eq!(
             normalized(&script_constant("APPEND_SENT")),
             normalized(&store)
@@ -934,7 +972,7 @@ mod tests {
     #[test]
     fn sqlite_rows_py_appends_the_other_results_as_the_store_does() {
         let store = format!(
-            "{}{NOW}{}{OWNER}{RESULTS_INSERT_END}",
+            "{}{NOW}{}{OWNER}){FIRST_RESULT_KEPT}",
             *RESULTS_INSERT, *RESULTS_INSERT_FENCE
         );
         assert_eq!(normalized(&script_constant("APPEND")), normalized(&store));

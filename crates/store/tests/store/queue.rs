@@ -77,6 +77,8 @@ both_backends!(
     a_first_attempts_final_result_is_appended_once_and_read_as_the_messages_own,
     a_plain_success_is_read_back_as_written_beside_one_with_an_ignored_error,
     an_address_created_since_the_results_transaction_looked_is_a_conflict,
+    a_late_result_of_a_range_the_validity_period_failed_is_not_written,
+    a_worker_that_takes_its_own_range_back_writes_only_the_new_claims_results,
 );
 
 async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
@@ -786,4 +788,77 @@ async fn an_address_created_since_the_results_transaction_looked_is_a_conflict(s
         let error = waiting.await.unwrap().unwrap_err();
         assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
     }
+}
+
+async fn a_late_result_of_a_range_the_validity_period_failed_is_not_written(store: Store) {
+    // quarantine-rules.md, "Retries": still undelivered when the validity period ends ->
+    // Failed; a worker whose lease ran out meanwhile must not turn it back into Sent.
+    let delivery = queued(&store, &["a1", "a2"]).await;
+    let claimed = store.claim("w1", 10, LEASE, t0()).await.unwrap();
+    let after = delivery.expires_at.max(t0() + secs(30)) + secs(1);
+    assert_eq!(store.expire_messages(after).await.unwrap(), 2);
+
+    let mut tx = store.begin_results("w1").await.unwrap();
+    let results: Vec<MessageResult> = claimed.iter().map(sent).collect();
+    let written = tx.write_results(&results, after + secs(1)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        written, 0,
+        "the range's messages were failed: its lease is gone"
+    );
+    let messages = log_of(&store, &delivery.id).await;
+    assert_eq!(messages.len(), 2);
+    for message in &messages {
+        assert_eq!(message.status, MessageStatus::Failed, "{message:?}");
+        assert_eq!(message.provider_id, None, "{message:?}");
+    }
+    assert_eq!(
+        by_status(&summary_of(&store, &delivery.id).await),
+        (0, 2, 0, 0)
+    );
+}
+
+async fn a_worker_that_takes_its_own_range_back_writes_only_the_new_claims_results(store: Store) {
+    let delivery = queued(&store, &["a1", "a2"]).await;
+    let stale = store.claim("w1", 10, LEASE, t0()).await.unwrap();
+    // The same worker finds its own range run out and claims it again: a new claim.
+    let fresh = store.claim("w1", 10, LEASE, t0() + secs(31)).await.unwrap();
+    assert_eq!(
+        fresh.iter().map(|c| c.id).collect::<Vec<_>>(),
+        stale.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    assert_ne!(
+        fresh[0].lease, stale[0].lease,
+        "a takeover is a lease of its own"
+    );
+
+    // The new claim's first message is retried; the old claim's results come in late.
+    let mut retry = sent(&fresh[0]);
+    retry.status = MessageStatus::Retry;
+    retry.next_attempt_at = Some(t0() + secs(90));
+    let mut tx = store.begin_results("w1").await.unwrap();
+    assert_eq!(
+        tx.write_results(&[retry], t0() + secs(32)).await.unwrap(),
+        1
+    );
+    let results: Vec<MessageResult> = stale.iter().map(sent).collect();
+    assert_eq!(
+        tx.write_results(&results, t0() + secs(33)).await.unwrap(),
+        0,
+        "the old claim's results are not written"
+    );
+    assert_eq!(
+        tx.write_results(&[sent(&fresh[1])], t0() + secs(34))
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        by_status(&summary_of(&store, &delivery.id).await),
+        (1, 0, 0, 1)
+    );
+    let messages = log_of(&store, &delivery.id).await;
+    let retried = messages.iter().find(|m| m.id == fresh[0].id).unwrap();
+    assert_eq!(retried.status, MessageStatus::Retry);
 }
