@@ -302,14 +302,28 @@ async fn claim(
         let Some(next) = next else { break };
         let delivery: String = next.try_get("id")?;
         let cursor: i64 = next.try_get("claim_cursor")?;
+        let last_message: i64 = next.try_get("last_message_id")?;
         let json: String = sqlx::query_scalar(&as_json_array(
             dialect,
-            "SELECT id, token, attempts FROM messages WHERE delivery_id = $1 AND status = 'Pending' \
-             AND id > $2 ORDER BY id LIMIT $3",
+            &format!(
+                "SELECT id, token, attempts FROM {NEXT_MESSAGES} WHERE id > $2 AND id <= $4 \
+                 AND delivery_id = $1 AND status = 'Pending' ORDER BY id LIMIT $3",
+                NEXT_MESSAGES = match dialect {
+                    // A delivery's messages are queued in batches of consecutive ids, up to
+                    // its last message: reading that range from the table itself reads each
+                    // row once (skipping the rows of another delivery queued meanwhile),
+                    // where the index on (delivery_id, id), which SQLite would pick, reads
+                    // its entry and then the row: a fifth more of the claim's time in SQLite
+                    // alone.
+                    Dialect::Sqlite => "messages NOT INDEXED",
+                    Dialect::Postgres => "messages",
+                }
+            ),
         ))
         .bind(&delivery)
         .bind(cursor)
         .bind(limit - claimed.len() as i64)
+        .bind(last_message)
         .fetch_one(&mut **tx)
         .await?;
         let rows = message_rows(&json)?;
