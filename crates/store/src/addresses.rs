@@ -149,7 +149,7 @@ pub(crate) async fn lock_addresses_of<'a>(
 
 /// Reads the addresses of these tokens of one app, locking them in token order for the
 /// transaction on PostgreSQL (SQLite's write transaction already holds the only write
-/// lock). Tokens without a row are absent from the result.
+/// lock). Tokens without a row are absent from the result, which is in token order.
 pub(crate) async fn lock_addresses(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
@@ -163,14 +163,23 @@ pub(crate) async fn lock_addresses(
     for chunk in padded_chunks(dialect, &tokens) {
         let rows = match dialect {
             Dialect::Sqlite => {
+                // The tokens as a VALUES list that SQLite reads in turn, looking each up in
+                // the table's key (CROSS JOIN keeps that order of the loops): `token IN
+                // (...)` first sorts the list into a temporary index, which took about
+                // twice as long for a batch of 1,024 (SQLite alone, 0.34 against 0.18 ms).
+                // The padding's repeated token finds its row again: see the dedup below.
                 let mut statement = Statement::new(dialect);
+                statement.push(&format!("SELECT {ADDRESS_COLUMNS} FROM (VALUES "));
+                for (i, token) in chunk.rows().enumerate() {
+                    if i > 0 {
+                        statement.push(", ");
+                    }
+                    statement.row([Value::from(*token)]);
+                }
                 statement
-                    .push(&format!(
-                        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE app_id = "
-                    ))
+                    .push(") AS wanted CROSS JOIN addresses WHERE addresses.app_id = ")
                     .bind(app_id)
-                    .push(" AND token IN ");
-                statement.row(chunk.rows().map(|token| Value::from(*token)));
+                    .push(" AND addresses.token = wanted.column1");
                 statement.query().fetch_all(&mut **tx).await?
             }
             Dialect::Postgres => {
@@ -191,6 +200,9 @@ pub(crate) async fn lock_addresses(
             found.push(address_from_row(&row)?);
         }
     }
+    // In token order, each once (on SQLite a padded chunk repeats its last token).
+    found.sort_unstable_by(|a, b| a.token.cmp(&b.token));
+    found.dedup_by(|a, b| a.token == b.token);
     Ok(found)
 }
 

@@ -50,7 +50,33 @@ both_backends!(
     bulk_release_by_error_text_and_time_window_to_valid,
     bulk_release_can_delete_and_dry_run_counts_only,
     bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named,
+    a_results_transaction_finds_each_address_once_in_token_order,
 );
+
+async fn a_results_transaction_finds_each_address_once_in_token_order(store: Store) {
+    seed(&store).await;
+    let mut tx = store.begin_results("w1").await.unwrap();
+    // Three tokens of which the last (in token order) has a row: on SQLite the lookup is padded to four
+    // tokens with the last repeated. And the other app's t1 is not android-app's.
+    let found = tx
+        .lock_addresses("android-app", &["t3", "t0", "t1", "t3"])
+        .await
+        .unwrap();
+    let tokens: Vec<&str> = found.iter().map(|a| a.token.as_str()).collect();
+    assert_eq!(tokens, ["t1", "t3"]);
+    assert!(found.iter().all(|a| a.app_id == "android-app"));
+    let pairs = [("android-app", "t3"), ("ios-app", "t1"), ("ios-app", "t7")];
+    let found = tx.lock_addresses_of(pairs).await.unwrap();
+    let mut keys: Vec<(String, String)> = found.into_keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            ("android-app".to_owned(), "t3".to_owned()),
+            ("ios-app".to_owned(), "t1".to_owned())
+        ]
+    );
+}
 
 async fn bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named(store: Store) {
     seed(&store).await;
