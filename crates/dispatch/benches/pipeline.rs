@@ -24,6 +24,11 @@
 //! child's CPU per notification over the mock's in the same run: the machine's speed of
 //! the moment moves both, so this ratio compares runs of different hours or binaries
 //! better than the rate does.
+//!
+//! By default subscription i has the token i (in hex) and the profile `profile-i`, so the
+//! analysis, which reads the subscriptions in token order, queues the messages nearly in
+//! profile order too: each index of `messages` grows at its end. `--scattered` gives the
+//! tokens an order that has nothing to do with the profiles', as real tokens have.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,6 +105,11 @@ struct Args {
     /// Stop after the analysis (no sending).
     #[arg(long)]
     analysis_only: bool,
+    /// Seed tokens in no relation to the profiles' order, as real ones are (by default
+    /// subscription i has token i and profile `profile-i`, so that the analysis, which
+    /// reads in token order, queues messages nearly in profile order too).
+    #[arg(long)]
+    scattered: bool,
     /// Internal: run one delivery and print a JSON line.
     #[arg(long, hide = true)]
     child: Option<PathBuf>,
@@ -236,6 +246,9 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             if args.analysis_only {
                 command.arg("--analysis-only");
             }
+            if args.scattered {
+                command.arg("--scattered");
+            }
             // The mock is idle but for the sending, so its CPU time over the whole run is
             // that of the sending.
             let mock_before = bench::cpu_secs(&mock_pid)?;
@@ -344,7 +357,7 @@ async fn run_delivery(
     // Seed in chunks, so that seeding does not hold the whole base in memory either.
     for start in (0..args.n).step_by(50_000) {
         let pairs: Vec<(String, String)> = (start..(start + 50_000).min(args.n))
-            .map(|i| (format!("profile-{i}"), format!("{i:064x}")))
+            .map(|i| (format!("profile-{i}"), seeded_token(i, args.scattered)))
             .collect();
         store.import_subscriptions(APP, &pairs, now).await?;
     }
@@ -466,6 +479,19 @@ async fn run_delivery(
 }
 
 /// The child's CPU per notification over the mock's (0 when the mock's is unknown).
+/// Subscription `i`'s token: `i` in hex, or with `scattered` a bijective mix of it (the
+/// finalizer of SplitMix64), so that the tokens' order has nothing to do with `i`'s.
+fn seeded_token(i: usize, scattered: bool) -> String {
+    let mut x = i as u64;
+    if scattered {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+    }
+    format!("{x:064x}")
+}
+
 fn cpu_over_mock(pushgate_us: f64, mock_us: f64) -> f64 {
     if mock_us > 0.0 {
         pushgate_us / mock_us
