@@ -62,6 +62,15 @@ pub use time::{from_millis, millis};
 /// the log from growing without it.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
+/// The page cache of SQLite's write connection, in KiB (its read connections keep SQLite's
+/// default of 2,000 KiB). The analysis queues a delivery's messages in token order, and
+/// their index by profile, in no relation to it, takes them in at random places: with the
+/// default cache, nearly every insert there read its page back from the file and every
+/// transaction wrote most of the index's pages to the log again, which doubled the time of
+/// the analysis of 1,000,000 subscriptions. A page is only taken when needed, so a small
+/// database never holds this much.
+pub const WRITER_PAGE_CACHE_KIB: u32 = 65_536;
+
 /// What a SQLite checkpoint found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalCheckpoint {
@@ -143,12 +152,12 @@ impl Store {
             _ => url.to_owned(),
         };
         let connect_options = AnyConnectOptions::from_str(&url).map_err(StoreError::connect)?;
-        let pool = Self::pool_options(dialect, options.max_connections, options)
+        let pool = Self::pool_options(dialect, options.max_connections, options, None)
             .connect_with(connect_options.clone())
             .await
             .map_err(StoreError::connect)?;
         let writer = match dialect {
-            Dialect::Sqlite => Self::pool_options(dialect, 1, options)
+            Dialect::Sqlite => Self::pool_options(dialect, 1, options, Some(WRITER_PAGE_CACHE_KIB))
                 .connect_with(connect_options)
                 .await
                 .map_err(StoreError::connect)?,
@@ -163,7 +172,13 @@ impl Store {
         Ok(store)
     }
 
-    fn pool_options(dialect: Dialect, connections: u32, options: &StoreOptions) -> AnyPoolOptions {
+    /// A pool's options; on SQLite `page_cache_kib` replaces the default page cache.
+    fn pool_options(
+        dialect: Dialect,
+        connections: u32,
+        options: &StoreOptions,
+        page_cache_kib: Option<u32>,
+    ) -> AnyPoolOptions {
         AnyPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(options.acquire_timeout)
@@ -195,6 +210,12 @@ impl Store {
                                 .as_str(),
                             )
                             .await?;
+                        if let Some(kib) = page_cache_kib {
+                            // A negative size is in KiB, a positive one in pages.
+                            connection
+                                .execute(format!("PRAGMA cache_size = -{kib}").as_str())
+                                .await?;
+                        }
                     }
                     Ok(())
                 })
@@ -268,5 +289,26 @@ impl Store {
     /// The pool for writes (on SQLite, its one write connection).
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlites_write_connection_alone_has_the_larger_page_cache() {
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let cache_size = "PRAGMA cache_size";
+        let writer: i64 = sqlx::query_scalar(cache_size)
+            .fetch_one(db.store.writer())
+            .await
+            .unwrap();
+        let reader: i64 = sqlx::query_scalar(cache_size)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(writer, -i64::from(WRITER_PAGE_CACHE_KIB), "in KiB");
+        assert_eq!(reader, -2000, "SQLite's default, 2,000 KiB");
     }
 }
