@@ -32,13 +32,14 @@
 //!
 //! A result is written only by the holder of the message's lease, and only over the attempt
 //! it claimed (`attempts` fences it), so a late worker cannot overwrite a newer attempt.
+//! `attempts` counts the attempts whose result was written. A worker that dies leaves its
+//! leases to run out: every message is sent at least once and ends with one final status.
+//!
 //! A range lease's row is one claim of its range: a takeover makes new rows (the part taken,
 //! and the rest if any) and deletes the old one, the end of the validity period deletes the
 //! ranges whose messages it failed, and an id is never given twice. So the plain success of
 //! a first attempt, nearly every result, is fenced by its lease's row alone, without reading
 //! the message's.
-//! `attempts` counts the attempts whose result was written. A worker that dies leaves its
-//! leases to run out: every message is sent at least once and ends with one final status.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
