@@ -299,7 +299,7 @@ mod tests {
 
     #[tokio::test]
     async fn sqlites_write_connection_alone_has_the_larger_page_cache() {
-        let db = crate::testing::TestDatabase::sqlite().await;
+        let db = testing::TestDatabase::sqlite().await;
         let cache_size = "PRAGMA cache_size";
         let writer: i64 = sqlx::query_scalar(cache_size)
             .fetch_one(db.store.writer())
