@@ -26,6 +26,7 @@ pub const QUEUE_DEPTH: &str = "pushgate_queue_depth";
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.database_max_connections,
+        sqlite_write_cache_kib: config.database_sqlite_write_cache_mib * 1024,
         ..StoreOptions::default()
     };
     let store = Store::connect(&config.database_url(), &options)

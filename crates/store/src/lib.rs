@@ -62,8 +62,9 @@ pub use time::{from_millis, millis};
 /// the log from growing without it.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
-/// The page cache of SQLite's write connection, in KiB (its read connections keep SQLite's
-/// default of 2,000 KiB). The analysis queues a delivery's messages in token order, and
+/// The default page cache of SQLite's write connection, in KiB
+/// ([`StoreOptions::sqlite_write_cache_kib`]; its read connections keep SQLite's default of
+/// 2,000 KiB). The analysis queues a delivery's messages in token order, and
 /// their index by profile, in no relation to it, takes them in at random places: with the
 /// default cache, nearly every insert there read its page back from the file and every
 /// transaction wrote most of the index's pages to the log again. With tokens scattered as
@@ -111,6 +112,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a connection (or, on SQLite, for the write lock).
     pub acquire_timeout: Duration,
+    /// On SQLite, the write connection's page cache in KiB (default
+    /// [`WRITER_PAGE_CACHE_KIB`]); the read connections keep SQLite's default.
+    pub sqlite_write_cache_kib: u32,
 }
 
 impl Default for StoreOptions {
@@ -118,6 +122,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            sqlite_write_cache_kib: WRITER_PAGE_CACHE_KIB,
         }
     }
 }
@@ -158,10 +163,12 @@ impl Store {
             .await
             .map_err(StoreError::connect)?;
         let writer = match dialect {
-            Dialect::Sqlite => Self::pool_options(dialect, 1, options, Some(WRITER_PAGE_CACHE_KIB))
-                .connect_with(connect_options)
-                .await
-                .map_err(StoreError::connect)?,
+            Dialect::Sqlite => {
+                Self::pool_options(dialect, 1, options, Some(options.sqlite_write_cache_kib))
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(StoreError::connect)?
+            }
             Dialect::Postgres => pool.clone(),
         };
         let store = Self {
@@ -300,6 +307,11 @@ mod tests {
     #[tokio::test]
     async fn sqlites_write_connection_alone_has_the_larger_page_cache() {
         let db = testing::TestDatabase::sqlite().await;
+        let options = StoreOptions {
+            sqlite_write_cache_kib: 4096,
+            ..StoreOptions::default()
+        };
+        let smaller = testing::TestDatabase::sqlite_with(&options).await;
         let cache_size = "PRAGMA cache_size";
         let writer: i64 = sqlx::query_scalar(cache_size)
             .fetch_one(db.store.writer())
@@ -311,5 +323,10 @@ mod tests {
             .unwrap();
         assert_eq!(writer, -i64::from(WRITER_PAGE_CACHE_KIB), "in KiB");
         assert_eq!(reader, -2000, "SQLite's default, 2,000 KiB");
+        let writer: i64 = sqlx::query_scalar(cache_size)
+            .fetch_one(smaller.store.writer())
+            .await
+            .unwrap();
+        assert_eq!(writer, -4096, "as configured");
     }
 }

@@ -9,6 +9,9 @@ use serde::Deserialize;
 use super::Config;
 use super::load::ConfigError;
 
+/// The largest page cache the SQLite write connection may be given, in MiB.
+const MAX_SQLITE_WRITE_CACHE_MIB: u32 = 4096;
+
 /// The APNs settings of an iOS app.
 pub type ApnsSection = crate::senders::ApnsSettings;
 /// The FCM settings of an Android app.
@@ -61,6 +64,13 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
             file,
             "database_max_connections",
             "must be at least 1",
+        ));
+    }
+    if !(1..=MAX_SQLITE_WRITE_CACHE_MIB).contains(&config.database_sqlite_write_cache_mib) {
+        return Err(ConfigError::key(
+            file,
+            "database_sqlite_write_cache_mib",
+            format!("must be between 1 and {MAX_SQLITE_WRITE_CACHE_MIB}"),
         ));
     }
     let pipeline = &config.pipeline;

@@ -41,6 +41,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Database connections in the pool.
     pub database_max_connections: u32,
+    /// On SQLite, the page cache of the one write connection, in MiB.
+    pub database_sqlite_write_cache_mib: u32,
     /// The send pipeline.
     pub pipeline: PipelineConfig,
     /// Backoff between a message's attempts inside its validity period.
@@ -75,6 +77,7 @@ impl Default for Config {
             node: None,
             log_format: LogFormat::Text,
             database_max_connections: 8,
+            database_sqlite_write_cache_mib: pushgate_store::WRITER_PAGE_CACHE_KIB / 1024,
             pipeline: PipelineConfig::default(),
             retry: RetryPolicy::default(),
             quarantine: QuarantinePolicy::default(),

@@ -225,3 +225,25 @@ fn the_production_example_uses_only_known_keys() {
         "{error}"
     );
 }
+
+#[test]
+fn the_sqlite_write_cache_is_between_one_mib_and_four_gib() {
+    for text in [
+        "database_sqlite_write_cache_mib = 0\n",
+        "database_sqlite_write_cache_mib = 4097\n",
+    ] {
+        let (error, _) = failure(text, &[]);
+        let line = error.to_string();
+        assert!(
+            line.contains("database_sqlite_write_cache_mib: must be between 1 and 4096"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        loaded("").database_sqlite_write_cache_mib,
+        64,
+        "the default"
+    );
+    let config = loaded("database_sqlite_write_cache_mib = 16\n");
+    assert_eq!(config.database_sqlite_write_cache_mib, 16);
+}
