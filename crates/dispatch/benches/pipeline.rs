@@ -478,7 +478,6 @@ async fn run_delivery(
     })
 }
 
-/// The child's CPU per notification over the mock's (0 when the mock's is unknown).
 /// Subscription `i`'s token: `i` in hex, or with `scattered` a bijective mix of it (the
 /// finalizer of SplitMix64), so that the tokens' order has nothing to do with `i`'s.
 fn seeded_token(i: usize, scattered: bool) -> String {
@@ -492,6 +491,7 @@ fn seeded_token(i: usize, scattered: bool) -> String {
     format!("{x:064x}")
 }
 
+/// The child's CPU per notification over the mock's (0 when the mock's is unknown).
 fn cpu_over_mock(pushgate_us: f64, mock_us: f64) -> f64 {
     if mock_us > 0.0 {
         pushgate_us / mock_us
