@@ -110,6 +110,9 @@ struct Args {
     /// reads in token order, queues messages nearly in profile order too).
     #[arg(long)]
     scattered: bool,
+    /// SQLite's write connection's page cache, in MiB (default: the server's).
+    #[arg(long, default_value_t = pushgate_store::WRITER_PAGE_CACHE_KIB / 1024)]
+    sqlite_write_cache_mib: u32,
     /// Internal: run one delivery and print a JSON line.
     #[arg(long, hide = true)]
     child: Option<PathBuf>,
@@ -242,7 +245,11 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 .args(["--write-interval-ms", &args.write_interval_ms.to_string()])
                 .args(["--result-writers", &args.result_writers.to_string()])
                 .args(["--connections", &args.connections.to_string()])
-                .args(["--threads", &args.threads.to_string()]);
+                .args(["--threads", &args.threads.to_string()])
+                .args([
+                    "--sqlite-write-cache-mib",
+                    &args.sqlite_write_cache_mib.to_string(),
+                ]);
             if args.analysis_only {
                 command.arg("--analysis-only");
             }
@@ -331,7 +338,10 @@ async fn run_delivery(
     prometheus: &PrometheusHandle,
 ) -> anyhow::Result<RunReport> {
     let fx = Fixtures::read(dir)?;
-    let options = StoreOptions::default();
+    let options = StoreOptions {
+        sqlite_write_cache_kib: args.sqlite_write_cache_mib * 1024,
+        ..StoreOptions::default()
+    };
     let db = match args.backend.as_str() {
         "sqlite" => TestDatabase::sqlite_with(&options).await,
         "postgres" => TestDatabase::postgres_with(&options)
