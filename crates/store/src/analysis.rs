@@ -145,6 +145,14 @@ const MESSAGES_INSERT: &str = "INSERT INTO messages (delivery_id, subscription_i
     SELECT $1, subscription_id, profile_id, token, $3, 0, $2, $2, $2 FROM analysis_batch \
     WHERE kind IS NULL ORDER BY seq";
 
+/// The insert of a delivery's messages into the profiles' index of its messages (`$1` the
+/// delivery), when its analysis ends: all at once and sorted by profile, each entry goes
+/// next to the previous one. Inserted batch by batch in token order, they went to random
+/// places of it (migration 0007).
+const MESSAGE_PROFILES_INSERT: &str = "INSERT INTO message_profiles (profile_id, message_id) \
+    SELECT profile_id, id FROM messages WHERE delivery_id = $1 AND profile_id IS NOT NULL \
+    ORDER BY profile_id, id";
+
 /// What one batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BatchOutcome {
@@ -324,6 +332,10 @@ impl Store {
             DeliveryState::Sending
         };
         let finished = (state == DeliveryState::Done).then_some(millis(now));
+        sqlx::query(MESSAGE_PROFILES_INSERT)
+            .bind(&delivery.id)
+            .execute(&mut **tx)
+            .await?;
         if self.dialect() == Dialect::Postgres && !delivery.dry_run {
             // The delivery just added its messages, maybe many: without fresh statistics
             // PostgreSQL plans the queue's statements for the table it saw before (a few

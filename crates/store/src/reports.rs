@@ -360,9 +360,15 @@ impl Store {
         profile_id: &str,
         limit: i64,
     ) -> Result<ProfileHistory, StoreError> {
+        // A delivery's messages enter `message_profiles` when its analysis ends (migration
+        // 0007): those of a delivery still analysed are read from the delivery.
         let messages_sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM message_log m JOIN deliveries d ON d.id = m.delivery_id \
-             WHERE d.app_id = $1 AND m.profile_id = $2 ORDER BY m.id DESC LIMIT $3"
+            "WITH ids AS (SELECT message_id AS id FROM message_profiles WHERE profile_id = $2 \
+             UNION ALL SELECT a.id FROM deliveries ad JOIN messages a ON a.delivery_id = ad.id \
+             WHERE ad.app_id = $1 AND ad.state = 'analyzing' AND a.profile_id = $2) \
+             SELECT {MESSAGE_COLUMNS} FROM ids JOIN message_log m ON m.id = ids.id \
+             JOIN deliveries d ON d.id = m.delivery_id \
+             WHERE d.app_id = $1 ORDER BY m.id DESC LIMIT $3"
         );
         let messages = sqlx::query(&messages_sql)
             .bind(app_id)

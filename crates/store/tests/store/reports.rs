@@ -8,10 +8,10 @@ use pushgate_store::queue::MessageResult;
 use pushgate_store::reports::{ExclusionFilter, MessageFilter};
 use pushgate_store::{ExclusionKind, Page, Store, Target};
 
-use crate::analysis::analyzed;
+use crate::analysis::{analyze, analyzed, new_delivery};
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, t0};
+use crate::support::{TestDb, apps, t0};
 
 /// A delivery to five tokens (one excluded as quarantined), then: one sent, one failed
 /// and quarantined (unregistered), one failed soft, one retrying.
@@ -87,7 +87,28 @@ both_backends!(
     message_and_exclusion_logs_page_and_filter,
     non_deliverables_break_failures_down_by_platform_type_and_reason,
     a_profile_history_has_its_messages_and_exclusions,
+    a_profile_history_has_the_messages_of_a_delivery_while_and_after_it_is_analysed,
 );
+
+/// Migration 0007 on a database that has messages, on both backends: it needs the database
+/// itself (to undo the migration), not only its store.
+mod migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed {
+    #[tokio::test]
+    async fn sqlite() {
+        let db = crate::support::sqlite().await;
+        super::migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed(&db)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some(db) = crate::support::postgres().await else {
+            return;
+        };
+        super::migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed(&db)
+            .await;
+    }
+}
 
 async fn the_delivery_summary_counts_every_fate_and_both_kinds_of_quarantine(store: Store) {
     // quarantine-rules.md, "Reports", delivery summary: targeted, excluded (by reason), sent,
@@ -279,5 +300,151 @@ async fn a_profile_history_has_its_messages_and_exclusions(store: Store) {
             .unwrap()
             .messages
             .is_empty()
+    );
+}
+
+async fn a_profile_history_has_the_messages_of_a_delivery_while_and_after_it_is_analysed(
+    store: Store,
+) {
+    // quarantine-rules.md, "Reports", per profile: every message. A delivery's messages
+    // enter the profiles' index when its analysis ends; before, the history reads them from
+    // the delivery, and no message shows twice, before, at or after the end.
+    apps(&store).await;
+    for (profile, token) in [("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1"), ("p-c", "c1")] {
+        store
+            .register_subscription("android-app", profile, token, t0(), t0())
+            .await
+            .unwrap();
+    }
+    // The same profile name in another app is another profile.
+    store
+        .register_subscription("ios-app", "p-a", "i1", t0(), t0())
+        .await
+        .unwrap();
+    let history_tokens = |store: Store| async move {
+        let history = store
+            .profile_history("android-app", "p-a", 100)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = history.messages.iter().map(|m| m.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        sorted.dedup();
+        assert_eq!(ids, sorted, "newest first, each message once");
+        history
+            .messages
+            .into_iter()
+            .map(|m| m.token)
+            .collect::<Vec<_>>()
+    };
+    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    assert_eq!(history_tokens(store.clone()).await, ["a2", "a1"]);
+
+    // A second delivery, analysed in batches of two (token order: a1 a2 | b1 c1).
+    let second = store
+        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
+        .await
+        .unwrap();
+    store.analyze_batch(&second, 2, t0()).await.unwrap();
+    let during = store
+        .profile_history("android-app", "p-a", 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        during
+            .messages
+            .iter()
+            .map(|m| (m.delivery_id.as_str(), m.token.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (second.id.as_str(), "a2"),
+            (second.id.as_str(), "a1"),
+            (first.id.as_str(), "a2"),
+            (first.id.as_str(), "a1"),
+        ]
+    );
+    let second = analyze(&store, &second, 2).await;
+    assert_eq!(second.state, pushgate_store::DeliveryState::Sending);
+    assert_eq!(
+        history_tokens(store.clone()).await,
+        ["a2", "a1", "a2", "a1"]
+    );
+    // The limit keeps the newest.
+    let newest = store
+        .profile_history("android-app", "p-a", 1)
+        .await
+        .unwrap();
+    assert_eq!(newest.messages.len(), 1);
+    assert_eq!(newest.messages[0].delivery_id, second.id);
+    assert_eq!(newest.messages[0].token, "a2");
+    assert_eq!(
+        store
+            .profile_history("ios-app", "p-a", 100)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        0,
+        "ios-app had no delivery"
+    );
+}
+
+async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed(
+    db: &TestDb,
+) {
+    let store = db.store.clone();
+    // A database from before migration 0007: one delivery analysed, one half-way.
+    apps(&store).await;
+    for (profile, token) in [("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")] {
+        store
+            .register_subscription("android-app", profile, token, t0(), t0())
+            .await
+            .unwrap();
+    }
+    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    let second = store
+        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
+        .await
+        .unwrap();
+    store.analyze_batch(&second, 1, t0()).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for sql in [
+        "DELETE FROM _sqlx_migrations WHERE version = 7",
+        "DROP TABLE message_profiles",
+        "CREATE INDEX messages_profile ON messages (profile_id)",
+    ] {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    let indexed: Vec<String> = sqlx::query_scalar(
+        "SELECT m.delivery_id FROM message_profiles p JOIN messages m ON m.id = p.message_id",
+    )
+    .fetch_all(&raw)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexed,
+        vec![first.id.clone(); 3],
+        "the analysed delivery's three messages, none of the delivery half-way"
+    );
+    // The delivery half-way enters the index when its analysis ends, without a conflict.
+    let second = analyze(&store, &second, 1).await;
+    let history: Vec<(String, String)> = store
+        .profile_history("android-app", "p-a", 100)
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| (m.delivery_id, m.token))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (second.id.clone(), "a2".to_owned()),
+            (second.id.clone(), "a1".to_owned()),
+            (first.id.clone(), "a2".to_owned()),
+            (first.id.clone(), "a1".to_owned()),
+        ]
     );
 }
