@@ -64,14 +64,13 @@ pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The default page cache of SQLite's write connection, in KiB
 /// ([`StoreOptions::sqlite_write_cache_kib`]; its read connections keep SQLite's default of
-/// 2,000 KiB). The analysis queues a delivery's messages in token order, and
-/// their index by profile, in no relation to it, takes them in at random places: with the
-/// default cache, nearly every insert there read its page back from the file and every
-/// transaction wrote most of the index's pages to the log again. With tokens scattered as
-/// real ones are, this cache took the analysis of 1,000,000 subscriptions from 24.5 to
-/// 20.8 s (16 MiB: 16.7–17.8 s against 14.6–14.9 s, with migration 0006 in both). A page is
-/// only taken when needed, so a small database never holds this much.
-pub const WRITER_PAGE_CACHE_KIB: u32 = 65_536;
+/// 2,000 KiB). It also bounds what SQLite's sorter keeps in memory before it writes sorted
+/// runs to temporary files, as when a delivery's messages are sorted by profile at the end
+/// of its analysis (migration 0007). It was 64 MiB while the messages' index by profile
+/// took a delivery's messages at random places; since that index is written sorted, a cache
+/// of 2 to 64 MiB gave the same analysis and sending times within the noise, and 64 MiB
+/// only made the process larger (a peak RSS of about 136 against 38 MiB).
+pub const WRITER_PAGE_CACHE_KIB: u32 = 8_192;
 
 /// What a SQLite checkpoint found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

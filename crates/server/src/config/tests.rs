@@ -241,7 +241,7 @@ fn the_sqlite_write_cache_is_between_one_mib_and_four_gib() {
     }
     assert_eq!(
         loaded("").database_sqlite_write_cache_mib,
-        64,
+        8,
         "the default"
     );
     let config = loaded("database_sqlite_write_cache_mib = 16\n");
