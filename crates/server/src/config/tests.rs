@@ -239,11 +239,7 @@ fn the_sqlite_write_cache_is_between_one_mib_and_four_gib() {
             "{line}"
         );
     }
-    assert_eq!(
-        loaded("").database_sqlite_write_cache_mib,
-        8,
-        "the default"
-    );
+    assert_eq!(loaded("").database_sqlite_write_cache_mib, 8, "the default");
     let config = loaded("database_sqlite_write_cache_mib = 16\n");
     assert_eq!(config.database_sqlite_write_cache_mib, 16);
 }
