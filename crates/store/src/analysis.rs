@@ -6,8 +6,8 @@
 //! transaction together with the analysis cursor, so a crash repeats at most the batch it
 //! interrupted, and memory does not depend on the target's size.
 //!
-//! "All subscribers" is read in batches in token order (on SQLite the covering index
-//! `subscriptions_by_token` of migration 0006, elsewhere `subscriptions_token`),
+//! "All subscribers" is read in batches in token order (the covering index
+//! `subscriptions_by_token`, migration 0006 on SQLite and 0008 on PostgreSQL),
 //! so the same token twice always meets itself inside a batch, or at the edge with the
 //! previous batch, whose last token is the cursor: no per-row lookup of the messages
 //! already queued. An explicit target (profiles or tokens, bounded by the API's body size)
