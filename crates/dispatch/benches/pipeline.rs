@@ -13,7 +13,8 @@
 //! then runs `--runs` deliveries per backend, each in a fresh child process on a fresh
 //! database. A child allocates through jemalloc as the `pushgate` binary does, installs
 //! the Prometheus recorder and checkpoints SQLite's write-ahead log as `pushgate serve`
-//! does, seeds the subscriptions (not timed), resets its peak RSS, then times the analysis
+//! does, seeds the subscriptions (not timed; on PostgreSQL then `VACUUM ANALYZE`s them, as
+//! autovacuum has a node's old rows), resets its peak RSS, then times the analysis
 //! and the sending, checks that every message ended `Sent`, and reports. Prints one line
 //! per run and the medians: analysis seconds, notifications/s end to end (sending), the
 //! ratio to h2load, and peak RSS. Also the CPU time per notification of the child while
