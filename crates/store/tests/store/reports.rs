@@ -90,25 +90,9 @@ both_backends!(
     a_profile_history_has_the_messages_of_a_delivery_while_and_after_it_is_analysed,
 );
 
-/// Migration 0007 on a database that has messages, on both backends: it needs the database
-/// itself (to undo the migration), not only its store.
-mod migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed {
-    #[tokio::test]
-    async fn sqlite() {
-        let db = crate::support::sqlite().await;
-        super::migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed(&db)
-            .await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        let Some(db) = crate::support::postgres().await else {
-            return;
-        };
-        super::migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed(&db)
-            .await;
-    }
-}
+// Migration 0007 on a database that has messages: it needs the database itself (to undo
+// the migration), not only its store.
+both_backends!(databases: migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed);
 
 async fn the_delivery_summary_counts_every_fate_and_both_kinds_of_quarantine(store: Store) {
     // quarantine-rules.md, "Reports", delivery summary: targeted, excluded (by reason), sent,

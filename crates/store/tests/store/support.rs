@@ -5,9 +5,28 @@ use chrono::{DateTime, TimeZone, Utc};
 use pushgate_quarantine::AddressStatus;
 use pushgate_store::{App, Platform, Store};
 
-/// Runs each named test function `async fn(Store)` once per backend.
+/// Runs each named test function `async fn(Store)` once per backend (after `databases:`,
+/// each `async fn(&TestDb)`).
 #[macro_export]
 macro_rules! both_backends {
+    // Tests that need the database itself (its URL), not only its store.
+    (databases: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    let db = $crate::support::sqlite().await;
+                    super::$name(&db).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    let Some(db) = $crate::support::postgres().await else { return };
+                    super::$name(&db).await;
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
