@@ -312,8 +312,8 @@ impl Store {
         })
     }
 
-    /// Ends a delivery's analysis: `sending`, or `done` for a dry run or when nothing is
-    /// left to send.
+    /// Ends a delivery's analysis: indexes its messages by profile, and moves it to
+    /// `sending`, or `done` for a dry run or when nothing is left to send.
     async fn finish_analysis(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
