@@ -375,7 +375,6 @@ async fn run_delivery(
     if args.backend == "postgres" {
         // A node's subscriptions are mostly old rows that autovacuum has visited; freshly
         // seeded ones are not, and every index scan would check each row in the table.
-        sqlx::any::install_default_drivers();
         let admin = sqlx::AnyPool::connect(&db.url).await?;
         sqlx::query("VACUUM ANALYZE subscriptions")
             .execute(&admin)
