@@ -30,6 +30,9 @@
 //! analysis, which reads the subscriptions in token order, queues the messages nearly in
 //! profile order too: each index of `messages` grows at its end. `--scattered` gives the
 //! tokens an order that has nothing to do with the profiles', as real tokens have.
+//! `--excluded PCT` quarantines the tokens of PCT of each 100 subscriptions before the
+//! analysis (half as User unknown, which the opt-out sweep then disables), so that the
+//! analysis writes exclusions too, as it does for an app with dead tokens.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,7 +53,9 @@ use pushgate_dispatch::providers::ApnsSender;
 use pushgate_dispatch::retry::RetryPolicy;
 use pushgate_dispatch::sender::Sender;
 use pushgate_mocks::bench::{self, Fixtures, MockProcess};
-use pushgate_quarantine::QuarantinePolicy;
+use pushgate_outcome::{FailureReason, FailureType};
+use pushgate_quarantine::{AddressState, AddressStatus, QuarantinePolicy};
+use pushgate_store::jobs::Job;
 use pushgate_store::testing::TestDatabase;
 use pushgate_store::{App, DeliveryState, NewDelivery, Platform, StoreOptions, Target};
 use serde::{Deserialize, Serialize};
@@ -111,6 +116,12 @@ struct Args {
     /// reads in token order, queues messages nearly in profile order too).
     #[arg(long)]
     scattered: bool,
+    /// Per cent of the subscriptions that the analysis excludes (0 to 100): of each 100, the
+    /// first `PCT` have their token quarantined, half of them as User unknown, which the
+    /// opt-out sweep then disables (excluded as disabled), half as Unreachable (excluded
+    /// as reason 9, Quarantined address).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    excluded: u8,
     /// SQLite's write connection's page cache, in MiB (default: the server's).
     #[arg(long, default_value_t = pushgate_store::WRITER_PAGE_CACHE_KIB / 1024)]
     sqlite_write_cache_mib: u32,
@@ -257,6 +268,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             if args.scattered {
                 command.arg("--scattered");
             }
+            command.args(["--excluded", &args.excluded.to_string()]);
             // The mock is idle but for the sending, so its CPU time over the whole run is
             // that of the sending.
             let mock_before = bench::cpu_secs(&mock_pid)?;
@@ -372,6 +384,7 @@ async fn run_delivery(
             .collect();
         store.import_subscriptions(APP, &pairs, now).await?;
     }
+    let excluded = seed_exclusions(&store, args, now).await?;
     if args.backend == "postgres" {
         // A node's subscriptions are mostly old rows that autovacuum has visited; freshly
         // seeded ones are not, and every index scan would check each row in the table.
@@ -470,7 +483,8 @@ async fn run_delivery(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let send_secs = started.elapsed().as_secs_f64();
-    let send_cpu_us = (bench::cpu_secs("self")? - cpu_before) * 1e6 / args.n as f64;
+    let send_cpu_us =
+        (bench::cpu_secs("self")? - cpu_before) * 1e6 / (args.n - excluded).max(1) as f64;
     let rendered = prometheus.render();
     cancel.cancel();
     running.await??;
@@ -479,23 +493,65 @@ async fn run_delivery(
         .await?
         .context("the delivery")?;
     let summary = store.summary(&done).await?;
-    if summary.sent != args.n as i64 {
+    let expected = (args.n - excluded) as i64;
+    if summary.sent != expected {
         bail!(
-            "only {} of {} messages were sent: {summary:?}",
-            summary.sent,
-            args.n
+            "{} messages were sent, not {expected}: {summary:?}",
+            summary.sent
         );
     }
     Ok(RunReport {
         analysis_secs,
         send_secs,
-        rate: args.n as f64 / send_secs,
+        rate: expected as f64 / send_secs,
         sent: summary.sent,
         peak_rss_kib: bench::self_peak_rss_kib()?,
         send_cpu_us,
         result_writes: rendered_value(&rendered, "pushgate_result_write_seconds_count")? as u64,
         result_write_secs: rendered_value(&rendered, "pushgate_result_write_seconds_sum")?,
     })
+}
+
+/// Quarantines the tokens of the first `--excluded` of each 100 subscriptions and runs the
+/// opt-out sweep, which disables those quarantined as User unknown (every other one).
+/// Returns how many subscriptions the analysis will exclude.
+async fn seed_exclusions(
+    store: &pushgate_store::Store,
+    args: &Args,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let mut excluded = 0;
+    for i in (0..args.n).filter(|i| i % 100 < usize::from(args.excluded)) {
+        let reason = if i % 2 == 0 {
+            FailureReason::UserUnknown
+        } else {
+            FailureReason::Unreachable
+        };
+        let state = AddressState {
+            status: AddressStatus::Quarantine,
+            error_count: 1,
+            last_failure_type: Some(FailureType::Hard),
+            last_failure_reason: Some(reason),
+            first_error_text: Some("seeded".into()),
+            last_error_text: Some("seeded".into()),
+            first_error_at: Some(now),
+            last_error_at: Some(now),
+            last_modified: now,
+        };
+        let address = pushgate_store::Address {
+            app_id: APP.into(),
+            token: seeded_token(i, args.scattered),
+            state,
+            unregistered_at: None,
+        };
+        store.put_address(&address, now).await?;
+        excluded += 1;
+    }
+    if excluded > 0 {
+        let run = store.start_job_run(Job::OptoutSweep, "bench", now).await?;
+        store.optout_sweep(run, now).await?;
+    }
+    Ok(excluded)
 }
 
 /// Subscription `i`'s token: `i` in hex, or with `scattered` a bijective mix of it (the
