@@ -16,6 +16,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use pushgate_quarantine::AddressStatus;
 use sqlx::Row;
 
 use crate::error::StoreError;
@@ -28,15 +29,31 @@ use crate::{Dialect, Store};
 /// `a`) is excluded for `kind`. The kinds are checked in [`ExclusionKind::ALL`]'s order; the
 /// first that holds wins. A duplicate token is found by ranking instead (see
 /// [`analysis_sql`]).
-fn exclusion_condition(kind: ExclusionKind) -> Option<&'static str> {
+fn exclusion_condition(kind: ExclusionKind) -> Option<String> {
+    if let Some(status) = kind.address_status() {
+        return Some(format!("a.status = '{}'", status.as_str()));
+    }
     match kind {
-        ExclusionKind::MissingToken => Some("b.token IS NULL OR b.token = ''"),
-        ExclusionKind::DenylistedProfile => Some("p.denylisted = 1"),
-        ExclusionKind::DenylistedAddress => Some("a.status = 'Denylisted'"),
-        ExclusionKind::QuarantinedAddress => Some("a.status = 'Quarantine'"),
-        ExclusionKind::DisabledSubscription => Some("b.disabled = 1"),
+        ExclusionKind::MissingToken => Some("b.token IS NULL OR b.token = ''".into()),
+        ExclusionKind::DenylistedProfile => Some("p.denylisted = 1".into()),
+        ExclusionKind::DisabledSubscription => Some("b.disabled = 1".into()),
+        // The kinds of the quarantine list have their status, above.
+        ExclusionKind::DenylistedAddress | ExclusionKind::QuarantinedAddress => None,
         ExclusionKind::DuplicateToken => None,
     }
+}
+
+/// The statuses of an address that exclude its token ([`AddressStatus::is_excluded`]), as
+/// an SQL list: `'Quarantine', 'Denylisted'`. The partial index `addresses_excluding` of
+/// migration 0004 has the same list in its predicate, as SQLite needs to use it (checked
+/// by a test).
+fn excluding_statuses_sql() -> String {
+    AddressStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_excluded())
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The batch's target rows, per target kind: `(subscription_id, profile_id, token,
@@ -71,9 +88,9 @@ fn batch_sql(target_kind: &str) -> &'static str {
 /// token (or NULL): a target with it is a duplicate too.
 ///
 /// A target is joined only with the profile and the address that can exclude it (a
-/// denylisted profile; an address in Quarantine or Denylisted, the statuses of
-/// [`exclusion_condition`]), through the partial indexes of migration 0004, which SQLite is
-/// told to use: otherwise it looks each target's profile up in the whole table.
+/// denylisted profile; an address in Quarantine or Denylisted, [`excluding_statuses_sql`]),
+/// through the partial indexes of migration 0004, which SQLite is told to use: otherwise it
+/// looks each target's profile up in the whole table.
 fn analysis_sql(dialect: Dialect) -> &'static str {
     static SQLITE: LazyLock<String> = LazyLock::new(|| {
         judging_sql(
@@ -103,12 +120,13 @@ fn judging_sql(profiles_index: &str, addresses_index: &str) -> String {
            LEFT JOIN profiles p{profiles_index} ON p.app_id = $1 AND p.id = b.profile_id \
              AND p.denylisted = 1 \
            LEFT JOIN addresses a{addresses_index} ON a.app_id = $1 AND a.token = b.token \
-             AND a.status IN ('Quarantine', 'Denylisted')), \
+             AND a.status IN ({})), \
          sendable AS (SELECT j.subscription_id, j.profile_id, j.token, \
            ROW_NUMBER() OVER (PARTITION BY j.token ORDER BY j.ord, j.subscription_id) AS token_rank, \
            CASE WHEN j.token = $7 THEN 1 ELSE 0 END AS queued \
            FROM judged j WHERE j.kind IS NULL) ",
-        arms.join(" ")
+        arms.join(" "),
+        excluding_statuses_sql(),
     )
 }
 
@@ -363,5 +381,29 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         Ok(row.try_get("n")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partial index that the analysis joins addresses through has exactly the
+    /// excluding statuses in its predicate, on both backends: SQLite refuses a query whose
+    /// `INDEXED BY` index does not match, and PostgreSQL would scan instead.
+    #[test]
+    fn the_partial_index_of_excluding_addresses_has_the_excluding_statuses() {
+        let predicate = format!("WHERE status IN ({})", excluding_statuses_sql());
+        assert_eq!(predicate, "WHERE status IN ('Quarantine', 'Denylisted')");
+        for migration in [
+            include_str!("../migrations/sqlite/0004_analysis_exclusions.sql"),
+            include_str!("../migrations/postgres/0004_analysis_exclusions.sql"),
+        ] {
+            let index = migration
+                .lines()
+                .find(|line| line.starts_with("CREATE INDEX addresses_excluding"))
+                .expect("migration 0004 creates addresses_excluding");
+            assert!(index.ends_with(&format!("{predicate};")), "{index}");
+        }
     }
 }

@@ -271,6 +271,21 @@ impl ExclusionKind {
             Self::DuplicateToken => FailureReason::Twice,
         }
     }
+
+    /// The status in the quarantine list that excludes a token with this kind: `Denylisted`
+    /// (reason 8) or `Quarantine` (reason 9); none for the kinds that do not come from the
+    /// quarantine list. Every status that [`AddressStatus::is_excluded`] has exactly one
+    /// kind (checked by a test).
+    pub const fn address_status(self) -> Option<AddressStatus> {
+        match self {
+            Self::DenylistedAddress => Some(AddressStatus::Denylisted),
+            Self::QuarantinedAddress => Some(AddressStatus::Quarantine),
+            Self::MissingToken
+            | Self::DenylistedProfile
+            | Self::DisabledSubscription
+            | Self::DuplicateToken => None,
+        }
+    }
 }
 
 impl FromStr for ExclusionKind {
@@ -363,4 +378,23 @@ impl Default for Page {
 /// An address's status as stored.
 pub(crate) fn status_of(value: &str) -> Result<AddressStatus, StoreError> {
     parse_column("status", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `quarantine-rules.md`, "Delivery analysis": a token in Quarantine or Denylisted is
+    /// excluded, each with its kind, and no other status excludes.
+    #[test]
+    fn every_excluding_address_status_has_exactly_one_exclusion_kind() {
+        for status in AddressStatus::ALL {
+            let kinds = ExclusionKind::ALL
+                .into_iter()
+                .filter(|kind| kind.address_status() == Some(status))
+                .count();
+            let expected = usize::from(status.is_excluded());
+            assert_eq!(kinds, expected, "{status}");
+        }
+    }
 }
