@@ -41,17 +41,27 @@ pub fn mailbox_full_expired(
             .is_some_and(|at| now - at > policy.mailbox_full_release_after())
 }
 
-/// The re-registration rule: a token in `Quarantine` as unregistered (failure reason User
-/// unknown) that the app registers again after it stopped being valid is released. "After"
-/// means after APNs's 410 `timestamp` when there is one, else after the quarantine date
-/// (the time of the error that quarantined it).
+/// A token "quarantined as unregistered or invalid": in `Quarantine` with failure reason 1,
+/// User unknown. The opt-out sweep disables its subscriptions (the store's sweep selects
+/// these two values); re-registration releases it.
+pub const UNREGISTERED: (AddressStatus, FailureReason) =
+    (AddressStatus::Quarantine, FailureReason::UserUnknown);
+
+/// Whether the address is quarantined as unregistered or invalid ([`UNREGISTERED`]).
+pub fn quarantined_as_unregistered(state: &AddressState) -> bool {
+    let (status, reason) = UNREGISTERED;
+    state.status == status && state.last_failure_reason == Some(reason)
+}
+
+/// The re-registration rule: a token quarantined as unregistered ([`UNREGISTERED`]) that
+/// the app registers again after it stopped being valid is released. "After" means after
+/// APNs's 410 `timestamp` when there is one, else after the quarantine date (the time of
+/// the error that quarantined it).
 pub fn released_by_registration(
     state: &AddressState,
     unregistered_at: Option<DateTime<Utc>>,
     registered_at: DateTime<Utc>,
 ) -> bool {
     let invalid_since = unregistered_at.or(state.last_error_at);
-    state.status == AddressStatus::Quarantine
-        && state.last_failure_reason == Some(FailureReason::UserUnknown)
-        && invalid_since.is_some_and(|since| registered_at > since)
+    quarantined_as_unregistered(state) && invalid_since.is_some_and(|since| registered_at > since)
 }

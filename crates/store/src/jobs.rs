@@ -2,6 +2,7 @@
 //! runs with what they changed, and the lock that lets one node at a time run a job.
 
 use chrono::{DateTime, Utc};
+use pushgate_quarantine::rules::UNREGISTERED;
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
@@ -219,18 +220,22 @@ impl Store {
     }
 
     /// The opt-out sweep (`mobileAppOptOutMgt`): sets `disabled` on every subscription
-    /// whose token is in `Quarantine` as unregistered or invalid (failure reason 1, User
-    /// unknown), recording each as a change of `run_id`. Returns how many.
+    /// whose token is quarantined as unregistered or invalid ([`UNREGISTERED`]: in
+    /// `Quarantine` with failure reason 1, User unknown), recording each as a change of
+    /// `run_id`. Returns how many.
     pub async fn optout_sweep(&self, run_id: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
+        let (status, reason) = UNREGISTERED;
         let rows = sqlx::query(
             "UPDATE subscriptions SET disabled = 1, disabled_at = $1, updated_at = $1 \
              WHERE disabled = 0 AND EXISTS (SELECT 1 FROM addresses a \
                WHERE a.app_id = subscriptions.app_id AND a.token = subscriptions.token \
-               AND a.status = 'Quarantine' AND a.last_failure_reason = 1) \
+               AND a.status = $2 AND a.last_failure_reason = $3) \
              RETURNING id, app_id",
         )
         .bind(millis(now))
+        .bind(status.as_str())
+        .bind(i64::from(reason.value()))
         .fetch_all(&mut *tx)
         .await?;
         let disabled: Vec<(i64, String)> = rows
