@@ -273,7 +273,11 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             // that of the sending.
             let mock_before = bench::cpu_secs(&mock_pid)?;
             let report: RunReport = bench::child_report(&mut command)?;
-            let mock_us = (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / args.n as f64;
+            let mock_secs = bench::cpu_secs(&mock_pid)? - mock_before;
+            let mock_us = match report.sent {
+                0 => 0.0,
+                sent => mock_secs * 1e6 / sent as f64,
+            };
             let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
             let ratio = cpu_over_mock(report.send_cpu_us, mock_us);
             println!(
