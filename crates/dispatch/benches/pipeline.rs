@@ -526,15 +526,16 @@ async fn seed_exclusions(
 ) -> anyhow::Result<usize> {
     let mut excluded = 0;
     for i in (0..args.n).filter(|i| i % 100 < usize::from(args.excluded)) {
-        let reason = if i % 2 == 0 {
-            FailureReason::UserUnknown
+        // A 410 quarantines at once; Unreachable, a soft failure, after several.
+        let (reason, failure_type, errors) = if i % 2 == 0 {
+            (FailureReason::UserUnknown, FailureType::Hard, 1)
         } else {
-            FailureReason::Unreachable
+            (FailureReason::Unreachable, FailureType::Soft, 5)
         };
         let state = AddressState {
             status: AddressStatus::Quarantine,
-            error_count: 1,
-            last_failure_type: Some(FailureType::Hard),
+            error_count: errors,
+            last_failure_type: Some(failure_type),
             last_failure_reason: Some(reason),
             first_error_text: Some("seeded".into()),
             last_error_text: Some("seeded".into()),
