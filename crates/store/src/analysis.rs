@@ -171,11 +171,6 @@ const MESSAGE_PROFILES_INSERT: &str = "INSERT INTO message_profiles (profile_id,
     SELECT profile_id, id FROM messages WHERE delivery_id = $1 AND profile_id IS NOT NULL \
     ORDER BY profile_id, id";
 
-/// The same for a delivery's exclusions (migration 0009).
-const EXCLUSION_PROFILES_INSERT: &str = "INSERT INTO exclusion_profiles (profile_id, exclusion_id) \
-    SELECT profile_id, id FROM exclusions WHERE delivery_id = $1 AND profile_id IS NOT NULL \
-    ORDER BY profile_id, id";
-
 /// What one batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BatchOutcome {
@@ -335,8 +330,8 @@ impl Store {
         })
     }
 
-    /// Ends a delivery's analysis: indexes its messages and exclusions by profile, and
-    /// moves it to `sending`, or `done` for a dry run or when nothing is left to send.
+    /// Ends a delivery's analysis: indexes its messages by profile, and moves it to
+    /// `sending`, or `done` for a dry run or when nothing is left to send.
     async fn finish_analysis(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -355,12 +350,10 @@ impl Store {
             DeliveryState::Sending
         };
         let finished = (state == DeliveryState::Done).then_some(millis(now));
-        for insert in [MESSAGE_PROFILES_INSERT, EXCLUSION_PROFILES_INSERT] {
-            sqlx::query(insert)
-                .bind(&delivery.id)
-                .execute(&mut **tx)
-                .await?;
-        }
+        sqlx::query(MESSAGE_PROFILES_INSERT)
+            .bind(&delivery.id)
+            .execute(&mut **tx)
+            .await?;
         if self.dialect() == Dialect::Postgres && !delivery.dry_run {
             // The delivery just added its messages, maybe many: without fresh statistics
             // PostgreSQL plans the queue's statements for the table it saw before (a few

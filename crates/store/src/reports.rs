@@ -376,14 +376,9 @@ impl Store {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        // The same for exclusions (migration 0009).
         let exclusions_sql = format!(
-            "WITH ids AS (SELECT exclusion_id AS id FROM exclusion_profiles WHERE profile_id = $2 \
-             UNION ALL SELECT a.id FROM deliveries ad JOIN exclusions a ON a.delivery_id = ad.id \
-             WHERE ad.app_id = $1 AND ad.state = 'analyzing' AND a.profile_id = $2) \
-             SELECT {EXCLUSION_COLUMNS} FROM ids JOIN exclusions e ON e.id = ids.id \
-             JOIN deliveries d ON d.id = e.delivery_id \
-             WHERE d.app_id = $1 ORDER BY e.id DESC LIMIT $3"
+            "SELECT {EXCLUSION_COLUMNS} FROM exclusions e JOIN deliveries d ON d.id = e.delivery_id \
+             WHERE d.app_id = $1 AND e.profile_id = $2 ORDER BY e.id DESC LIMIT $3"
         );
         let exclusions = sqlx::query(&exclusions_sql)
             .bind(app_id)

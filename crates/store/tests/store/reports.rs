@@ -88,13 +88,11 @@ both_backends!(
     non_deliverables_break_failures_down_by_platform_type_and_reason,
     a_profile_history_has_its_messages_and_exclusions,
     a_profile_history_has_the_messages_of_a_delivery_while_and_after_it_is_analysed,
-    a_profile_history_has_the_exclusions_of_a_delivery_while_and_after_it_is_analysed,
 );
 
 // Migration 0007 on a database that has messages: it needs the database itself (to undo
 // the migration), not only its store.
 both_backends!(databases: migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed);
-both_backends!(databases: migration_0009_indexes_by_profile_the_exclusions_of_deliveries_already_analysed);
 
 async fn the_delivery_summary_counts_every_fate_and_both_kinds_of_quarantine(store: Store) {
     // quarantine-rules.md, "Reports", delivery summary: targeted, excluded (by reason), sent,
@@ -433,135 +431,4 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
             (first.id.clone(), "a1".to_owned()),
         ]
     );
-}
-
-async fn a_profile_history_has_the_exclusions_of_a_delivery_while_and_after_it_is_analysed(
-    store: Store,
-) {
-    // quarantine-rules.md, "Reports", per profile: every exclusion. A delivery's exclusions
-    // enter the profiles' index when its analysis ends; before, the history reads them from
-    // the delivery, and no exclusion shows twice, before, at or after the end.
-    apps(&store).await;
-    for (profile, token) in [("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1"), ("p-c", "c1")] {
-        store
-            .register_subscription("android-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
-    store
-        .register_subscription("ios-app", "p-a", "a1", t0(), t0())
-        .await
-        .unwrap();
-    // a1 and b1 are quarantined: each delivery excludes them.
-    for token in ["a1", "b1"] {
-        store
-            .put_address(&unregistered("android-app", token, t0(), None), t0())
-            .await
-            .unwrap();
-    }
-    let history = |store: Store| async move {
-        store
-            .profile_history("android-app", "p-a", 100)
-            .await
-            .unwrap()
-            .exclusions
-            .into_iter()
-            .map(|e| (e.delivery_id, e.token, e.kind))
-            .collect::<Vec<_>>()
-    };
-    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
-    let quarantined = ExclusionKind::QuarantinedAddress;
-    assert_eq!(
-        history(store.clone()).await,
-        [(first.id.clone(), Some("a1".to_owned()), quarantined)]
-    );
-
-    // A second delivery, analysed in batches of two (token order: a1 a2 | b1 c1).
-    let second = store
-        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    store.analyze_batch(&second, 2, t0()).await.unwrap();
-    let both = [
-        (second.id.clone(), Some("a1".to_owned()), quarantined),
-        (first.id.clone(), Some("a1".to_owned()), quarantined),
-    ];
-    assert_eq!(history(store.clone()).await, both, "while it is analysed");
-    let second = analyze(&store, &second, 2).await;
-    assert_eq!(second.state, pushgate_store::DeliveryState::Sending);
-    assert_eq!(history(store.clone()).await, both, "once it is analysed");
-    // The limit keeps the newest.
-    let newest = store
-        .profile_history("android-app", "p-a", 1)
-        .await
-        .unwrap();
-    assert_eq!(newest.exclusions.len(), 1);
-    assert_eq!(newest.exclusions[0].delivery_id, second.id);
-    assert!(
-        store
-            .profile_history("ios-app", "p-a", 100)
-            .await
-            .unwrap()
-            .exclusions
-            .is_empty(),
-        "ios-app had no delivery"
-    );
-}
-
-async fn migration_0009_indexes_by_profile_the_exclusions_of_deliveries_already_analysed(
-    db: &TestDb,
-) {
-    let store = db.store.clone();
-    // A database from before migration 0009: one delivery analysed, one half-way, each
-    // excluding the quarantined a1 (token order: a1 | a2 | b1).
-    apps(&store).await;
-    for (profile, token) in [("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")] {
-        store
-            .register_subscription("android-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
-    store
-        .put_address(&unregistered("android-app", "a1", t0(), None), t0())
-        .await
-        .unwrap();
-    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
-    let second = store
-        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
-        .await
-        .unwrap();
-    store.analyze_batch(&second, 1, t0()).await.unwrap();
-    sqlx::any::install_default_drivers();
-    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    for sql in [
-        "DELETE FROM _sqlx_migrations WHERE version = 9",
-        "DROP TABLE exclusion_profiles",
-        "CREATE INDEX exclusions_profile ON exclusions (profile_id)",
-    ] {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
-    store.migrate().await.unwrap();
-    let indexed: Vec<String> = sqlx::query_scalar(
-        "SELECT e.delivery_id FROM exclusion_profiles p JOIN exclusions e ON e.id = p.exclusion_id",
-    )
-    .fetch_all(&raw)
-    .await
-    .unwrap();
-    assert_eq!(
-        indexed,
-        vec![first.id.clone()],
-        "the analysed delivery's exclusion, not that of the delivery half-way"
-    );
-    // The delivery half-way enters the index when its analysis ends, without a conflict.
-    let second = analyze(&store, &second, 1).await;
-    let history: Vec<String> = store
-        .profile_history("android-app", "p-a", 100)
-        .await
-        .unwrap()
-        .exclusions
-        .into_iter()
-        .map(|e| e.delivery_id)
-        .collect();
-    assert_eq!(history, [second.id.clone(), first.id.clone()]);
-    raw.close().await;
 }
