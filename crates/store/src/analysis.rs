@@ -30,15 +30,13 @@ use crate::{Dialect, Store};
 /// first that holds wins. A duplicate token is found by ranking instead (see
 /// [`analysis_sql`]).
 fn exclusion_condition(kind: ExclusionKind) -> Option<String> {
-    if let Some(status) = kind.address_status() {
-        return Some(format!("a.status = '{}'", status.as_str()));
-    }
     match kind {
         ExclusionKind::MissingToken => Some("b.token IS NULL OR b.token = ''".into()),
         ExclusionKind::DenylistedProfile => Some("p.denylisted = 1".into()),
+        ExclusionKind::DenylistedAddress | ExclusionKind::QuarantinedAddress => kind
+            .address_status()
+            .map(|status| format!("a.status = '{}'", status.as_str())),
         ExclusionKind::DisabledSubscription => Some("b.disabled = 1".into()),
-        // The kinds of the quarantine list have their status, above.
-        ExclusionKind::DenylistedAddress | ExclusionKind::QuarantinedAddress => None,
         ExclusionKind::DuplicateToken => None,
     }
 }
