@@ -326,7 +326,18 @@ fn parent(args: &Args) -> anyhow::Result<()> {
 }
 
 fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    // As `pushgate serve` runs it: every send recorded in the Prometheus recorder.
+    // As `pushgate serve` runs it: a tracing subscriber on standard error, filtered by
+    // `RUST_LOG` (default `info`). Without one, every disabled span of the `h2` and
+    // `sqlx` crates would still be formatted for the `log` crate (tracing's `log`
+    // feature, which sqlx turns on).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("installing the tracing subscriber: {e}"))?;
+    // Every send recorded in the Prometheus recorder.
     let prometheus = pushgate_dispatch::metrics::install_prometheus()?;
     let runtime = match args.threads {
         0 => tokio::runtime::Builder::new_current_thread()
