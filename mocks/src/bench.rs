@@ -327,8 +327,12 @@ impl SenderRun {
 
 /// Runs `command` (a benchmark's own executable in its child mode) and reads the report
 /// it prints on standard output as one JSON line; what it wrote to standard error goes
-/// into the error if there is no such line.
+/// into the error if there is no such line. With `BENCH_CHILD_STDERR` set, the child's
+/// standard error (its log, filtered by `RUST_LOG`) goes to the benchmark's own instead.
 pub fn child_report<T: DeserializeOwned>(command: &mut Command) -> Result<T> {
+    if std::env::var_os("BENCH_CHILD_STDERR").is_some() {
+        command.stderr(Stdio::inherit());
+    }
     let out = command.output().map_err(io("running a benchmark child"))?;
     let line = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(line.trim()).map_err(|e| {
