@@ -7,11 +7,13 @@
 //! interrupted, and memory does not depend on the target's size.
 //!
 //! "All subscribers" is read in batches in token order (the covering index
-//! `subscriptions_by_token`, migration 0006 on SQLite and 0008 on PostgreSQL),
-//! so the same token twice always meets itself inside a batch, or at the edge with the
-//! previous batch, whose last token is the cursor: no per-row lookup of the messages
-//! already queued. An explicit target (profiles or tokens, bounded by the API's body size)
-//! is analysed in one batch.
+//! `subscriptions_by_token`, migration 0006 on SQLite and 0008 on PostgreSQL). A batch's
+//! targets are judged in token order, so the same token twice meets itself next to itself
+//! inside a batch, or at the edge with the previous batch, whose last token is the cursor
+//! and whether it was queued the delivery's `analysis_queued` (migration 0010): no per-row
+//! lookup of the messages already queued, and no window function, whose sort cost SQLite
+//! about as much as the rest of the judging. An explicit target (profiles or tokens,
+//! bounded by the API's body size) is analysed in one batch.
 
 use std::sync::LazyLock;
 
@@ -27,8 +29,8 @@ use crate::{Dialect, Store};
 
 /// The SQL condition under which a target row (`b`, with its profile `p` and its address
 /// `a`) is excluded for `kind`. The kinds are checked in [`ExclusionKind::ALL`]'s order; the
-/// first that holds wins. A duplicate token is found by ranking instead (see
-/// [`analysis_sql`]).
+/// first that holds wins. A duplicate token is found afterwards, among the targets no rule
+/// excluded ([`DUPLICATES_SQL`]).
 fn exclusion_condition(kind: ExclusionKind) -> Option<String> {
     match kind {
         ExclusionKind::MissingToken => Some("b.token IS NULL OR b.token = ''".into()),
@@ -80,15 +82,15 @@ fn batch_sql(target_kind: &str) -> &'static str {
 }
 
 /// The judging of a batch's targets, with `{batch}` standing for [`batch_sql`]: `judged`
-/// gives each target its exclusion kind (or none); `sendable` ranks the rest by token, so
-/// that a token's first target in the delivery gets the message and any other is a
-/// duplicate. `$7` is the token of a message the previous batch queued for the cursor's
-/// token (or NULL): a target with it is a duplicate too.
+/// gives each target its exclusion kind (or none); the statement writes them into
+/// `analysis_batch` in token order (then the target's order), where [`DUPLICATES_SQL`]
+/// finds a token's targets next to each other.
 ///
 /// A target is joined only with the profile and the address that can exclude it (a
 /// denylisted profile; an address in Quarantine or Denylisted, [`excluding_statuses_sql`]),
 /// through the partial indexes of migration 0004, which SQLite is told to use: otherwise it
-/// looks each target's profile up in the whole table.
+/// looks each target's profile up in the whole table. For "all subscribers" the index read
+/// is already in token order, and SQLite sorts nothing.
 fn analysis_sql(dialect: Dialect) -> &'static str {
     static SQLITE: LazyLock<String> = LazyLock::new(|| {
         judging_sql(
@@ -118,19 +120,40 @@ fn judging_sql(profiles_index: &str, addresses_index: &str) -> String {
            LEFT JOIN profiles p{profiles_index} ON p.app_id = $1 AND p.id = b.profile_id \
              AND p.denylisted = 1 \
            LEFT JOIN addresses a{addresses_index} ON a.app_id = $1 AND a.token = b.token \
-             AND a.status IN ({})), \
-         sendable AS (SELECT j.subscription_id, j.profile_id, j.token, \
-           ROW_NUMBER() OVER (PARTITION BY j.token ORDER BY j.ord, j.subscription_id) AS token_rank, \
-           CASE WHEN j.token = $7 THEN 1 ELSE 0 END AS queued \
-           FROM judged j WHERE j.kind IS NULL) ",
+             AND a.status IN ({})) \
+         INSERT INTO analysis_batch (subscription_id, profile_id, token, kind) \
+         SELECT subscription_id, profile_id, token, kind FROM judged \
+         ORDER BY token, ord, subscription_id",
         arms.join(" "),
         excluding_statuses_sql(),
     )
 }
 
+/// Marks the duplicates among a judged batch's targets: of a token's targets that no rule
+/// excluded, the first (in `seq`, that is the target's order) gets the message, and every
+/// later one is `duplicate_token`; all of them are when a message was already queued for
+/// the token by the previous batch (`$1`, the cursor's token then, else NULL).
+///
+/// A token met more than once is found by its targets being next to each other in `seq`
+/// (`runs`, a lookup of the next row by key); only those tokens are grouped. Looking back
+/// from every target instead costs as many steps as the batch has rows for each target
+/// of a late run of one token.
+static DUPLICATES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH runs AS (SELECT DISTINCT q.token FROM analysis_batch p \
+           JOIN analysis_batch q ON q.seq = p.seq + 1 AND q.token = p.token), \
+         firsts AS (SELECT b.token, MIN(b.seq) AS seq FROM analysis_batch b \
+           WHERE b.kind IS NULL AND b.token IN (SELECT token FROM runs) GROUP BY b.token \
+           UNION ALL SELECT $1, 0 WHERE $1 IS NOT NULL) \
+         UPDATE analysis_batch AS t SET kind = '{}' FROM firsts f \
+         WHERE t.kind IS NULL AND t.token = f.token AND t.seq > f.seq",
+        ExclusionKind::DuplicateToken.as_str()
+    )
+});
+
 /// A batch's judged targets, between the statement that judges them and the two that
 /// write them: `kind` is the exclusion kind, or NULL for a target that becomes a message;
-/// `seq` keeps the judging statement's order (by token for "all subscribers"). On SQLite a
+/// `seq` keeps the judging statement's order (by token, then the target's order). On SQLite a
 /// temporary table of the write connection, emptied at the start of each batch; on
 /// PostgreSQL one of the batch's transaction.
 const BATCH_TABLE_SQLITE: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS analysis_batch ( \
@@ -204,7 +227,8 @@ impl Store {
             Dialect::Postgres => " FOR UPDATE",
         };
         let cursor = sqlx::query(&format!(
-            "SELECT analysis_token, analysis_id FROM deliveries WHERE id = $1 AND state = 'analyzing'{lock}"
+            "SELECT analysis_token, analysis_id, analysis_queued FROM deliveries \
+             WHERE id = $1 AND state = 'analyzing'{lock}"
         ))
         .bind(&delivery.id)
         .fetch_optional(&mut *tx)
@@ -223,6 +247,8 @@ impl Store {
                 .unwrap_or_default(),
             cursor.try_get("analysis_id")?,
         );
+        // Whether the previous batch queued a message for the cursor's token.
+        let cursor_queued = cursor.try_get::<i64, _>("analysis_queued")? == 1;
         let explicit = delivery.target_kind != "all";
         let range = if explicit {
             // An explicit target is one batch: a cursor of 1 says it was done.
@@ -231,17 +257,25 @@ impl Store {
                 last: (String::new(), 1),
             })
         } else {
-            let last = sqlx::query(
-                "SELECT token, id FROM (SELECT token, id FROM subscriptions WHERE app_id = $1 \
-                 AND (token, id) > ($2, $3) ORDER BY token, id LIMIT $4) batch \
-                 ORDER BY token DESC, id DESC LIMIT 1",
-            )
-            .bind(&delivery.app_id)
-            .bind(&after.0)
-            .bind(after.1)
-            .bind(batch_size)
-            .fetch_optional(&mut *tx)
-            .await?;
+            // The batch's last row: `batch_size - 1` entries of the index further on, or,
+            // for the last batch, the app's last.
+            let next =
+                "SELECT token, id FROM subscriptions WHERE app_id = $1 AND (token, id) > ($2, $3)";
+            let mut last = sqlx::query(&format!("{next} ORDER BY token, id LIMIT 1 OFFSET $4"))
+                .bind(&delivery.app_id)
+                .bind(&after.0)
+                .bind(after.1)
+                .bind(batch_size - 1)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if last.is_none() {
+                last = sqlx::query(&format!("{next} ORDER BY token DESC, id DESC LIMIT 1"))
+                    .bind(&delivery.app_id)
+                    .bind(&after.0)
+                    .bind(after.1)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             match last {
                 Some(row) => Some(Range {
                     after: after.clone(),
@@ -260,15 +294,7 @@ impl Store {
         };
 
         // A message already queued for the cursor's token (the previous batch's last).
-        let queued_token: Option<String> = if range.after.0.is_empty() {
-            None
-        } else {
-            sqlx::query_scalar("SELECT token FROM messages WHERE delivery_id = $1 AND token = $2")
-                .bind(&delivery.id)
-                .bind(&range.after.0)
-                .fetch_optional(&mut *tx)
-                .await?
-        };
+        let queued_token = (cursor_queued && !range.after.0.is_empty()).then_some(&range.after.0);
         // The batch is judged once into `analysis_batch`, which the two inserts read:
         // judging it a second time, for the second insert, made the analysis of 1,000,000
         // subscriptions on SQLite about a tenth slower.
@@ -279,13 +305,8 @@ impl Store {
         for sql in batch_table {
             sqlx::query(sql).execute(&mut *tx).await?;
         }
-        let judge_sql = format!(
-            "{} INSERT INTO analysis_batch (subscription_id, profile_id, token, kind) \
-             SELECT subscription_id, profile_id, token, kind FROM judged WHERE kind IS NOT NULL \
-             UNION ALL SELECT subscription_id, profile_id, token, \
-             CASE WHEN token_rank > 1 OR queued = 1 THEN 'duplicate_token' END FROM sendable",
-            analysis_sql(self.dialect()).replace("{batch}", batch_sql(&delivery.target_kind))
-        );
+        let judge_sql =
+            analysis_sql(self.dialect()).replace("{batch}", batch_sql(&delivery.target_kind));
         sqlx::query(&judge_sql)
             .bind(&delivery.app_id)
             .bind(&delivery.id)
@@ -293,7 +314,10 @@ impl Store {
             .bind(range.after.1)
             .bind(&range.last.0)
             .bind(range.last.1)
-            .bind(queued_token.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&DUPLICATES_SQL)
+            .bind(queued_token)
             .execute(&mut *tx)
             .await?;
         let status = if delivery.dry_run {
@@ -314,12 +338,20 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        sqlx::query("UPDATE deliveries SET analysis_token = $2, analysis_id = $3 WHERE id = $1")
-            .bind(&delivery.id)
-            .bind(&range.last.0)
-            .bind(range.last.1)
-            .execute(&mut *tx)
-            .await?;
+        // The new cursor, and whether its token has a message: queued by this batch, or,
+        // when the whole batch was that token, by an earlier one.
+        sqlx::query(
+            "UPDATE deliveries SET analysis_token = $2, analysis_id = $3, \
+             analysis_queued = CASE WHEN EXISTS (SELECT 1 FROM analysis_batch \
+               WHERE token = $2 AND kind IS NULL) \
+               OR (analysis_token = $2 AND analysis_queued = 1) THEN 1 ELSE 0 END \
+             WHERE id = $1",
+        )
+        .bind(&delivery.id)
+        .bind(&range.last.0)
+        .bind(range.last.1)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(BatchOutcome {
             messages: written[1],

@@ -10,7 +10,7 @@ use pushgate_store::{
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, t0};
+use crate::support::{TestDb, apps, t0};
 
 pub fn new_delivery(app: &str, target: Target, dry_run: bool) -> NewDelivery {
     NewDelivery {
@@ -163,6 +163,7 @@ async fn seed(store: &Store) {
 both_backends!(
     every_exclusion_rule_writes_its_reason_to_the_exclusion_log,
     the_same_token_twice_is_excluded_across_batches,
+    a_token_twice_goes_to_its_first_target_that_no_rule_excludes,
     a_targeted_profile_without_a_token_is_address_not_specified,
     explicit_tokens_are_sent_even_when_unregistered_and_deduplicated,
     a_dry_run_plans_messages_and_ends_done,
@@ -170,6 +171,10 @@ both_backends!(
     analysis_in_small_batches_equals_one_batch,
     analysis_resumes_after_an_interrupted_batch,
 );
+
+// Migration 0010 on a delivery half-way: it needs the database itself (to undo the
+// migration), not only its store.
+both_backends!(databases: migration_0010_carries_over_a_queued_cursor_token_of_a_delivery_half_way);
 
 async fn every_exclusion_rule_writes_its_reason_to_the_exclusion_log(store: Store) {
     // quarantine token (9), denylisted token or profile (8), disabled subscription (1: the
@@ -246,6 +251,83 @@ async fn the_same_token_twice_is_excluded_across_batches(store: Store) {
     let rows = excluded(&store, &delivery).await;
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.3 == FailureReason::Twice));
+}
+
+async fn a_token_twice_goes_to_its_first_target_that_no_rule_excludes(store: Store) {
+    // quarantine-rules.md, "Delivery analysis": the same token twice in one delivery (10
+    // Twice). A target that another rule excludes does not take the token's message: the
+    // first target left gets it, every later one is Twice, within a batch and across the
+    // edges of batches of every size (the token's run spans four batches of one).
+    apps(&store).await;
+    for (profile, token) in [
+        ("a-denylisted", "shared"),
+        ("b", "shared"),
+        ("c", "shared"),
+        ("d", "shared"),
+        ("e", "alone"),
+        ("f", "pair"),
+        ("g", "pair"),
+    ] {
+        store
+            .register_subscription("ios-app", profile, token, t0(), t0())
+            .await
+            .unwrap();
+    }
+    store
+        .set_profile_denylisted("ios-app", "a-denylisted", true, t0())
+        .await
+        .unwrap();
+    for batch in [1, 2, 3, 1000] {
+        let delivery = analyzed(&store, "ios-app", Target::All, false, batch).await;
+        assert_eq!(
+            messaged(&store, &delivery).await,
+            vec!["alone", "pair", "shared"],
+            "batches of {batch}"
+        );
+        let twice = |profile: &str, token: &str| {
+            row(
+                profile,
+                token,
+                ExclusionKind::DuplicateToken,
+                FailureReason::Twice,
+            )
+        };
+        assert_eq!(
+            excluded(&store, &delivery).await,
+            vec![
+                row(
+                    "a-denylisted",
+                    "shared",
+                    ExclusionKind::DenylistedProfile,
+                    FailureReason::DenylistedAddress
+                ),
+                twice("c", "shared"),
+                twice("d", "shared"),
+                twice("g", "pair"),
+            ],
+            "batches of {batch}"
+        );
+        let messages = store
+            .messages(&delivery.id, &MessageFilter::default(), Page::default())
+            .await
+            .unwrap();
+        let shared = messages.iter().find(|m| m.token == "shared").unwrap();
+        assert_eq!(
+            shared.profile_id.as_deref(),
+            Some("b"),
+            "batches of {batch}"
+        );
+    }
+    // An explicit target: a token met again after others, in request order.
+    let target = Target::Tokens(["z", "a", "m", "a", "a"].map(String::from).to_vec());
+    let delivery = analyzed(&store, "ios-app", target, false, 1000).await;
+    assert_eq!(messaged(&store, &delivery).await, vec!["a", "m", "z"]);
+    let rows = excluded(&store, &delivery).await;
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r.3 == FailureReason::Twice && r.1.as_deref() == Some("a"))
+    );
 }
 
 async fn a_targeted_profile_without_a_token_is_address_not_specified(store: Store) {
@@ -387,4 +469,44 @@ async fn analysis_resumes_after_an_interrupted_batch(store: Store) {
     // Once done, more batches change nothing.
     assert!(store.analyze_batch(&delivery, 2, t0()).await.unwrap().done);
     assert_eq!(excluded(&store, &delivery).await.len(), 5);
+}
+
+async fn migration_0010_carries_over_a_queued_cursor_token_of_a_delivery_half_way(db: &TestDb) {
+    // A database from before migration 0010, where the unique index on (delivery, token)
+    // stopped a token's second message: a delivery half-way, its cursor on a token that
+    // has a message and another target still to come.
+    let store = db.store.clone();
+    apps(&store).await;
+    for (profile, token) in [("p-a", "t1"), ("p-b", "t1"), ("p-c", "t2")] {
+        store
+            .register_subscription("android-app", profile, token, t0(), t0())
+            .await
+            .unwrap();
+    }
+    let delivery = store
+        .create_delivery(&new_delivery("android-app", Target::All, false), t0())
+        .await
+        .unwrap();
+    store.analyze_batch(&delivery, 1, t0()).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for sql in [
+        "DELETE FROM _sqlx_migrations WHERE version = 10",
+        "ALTER TABLE deliveries DROP COLUMN analysis_queued",
+        "CREATE UNIQUE INDEX messages_delivery_token ON messages (delivery_id, token)",
+    ] {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    let delivery = analyze(&store, &delivery, 1).await;
+    assert_eq!(messaged(&store, &delivery).await, vec!["t1", "t2"]);
+    assert_eq!(
+        excluded(&store, &delivery).await,
+        vec![row(
+            "p-b",
+            "t1",
+            ExclusionKind::DuplicateToken,
+            FailureReason::Twice
+        )]
+    );
 }
