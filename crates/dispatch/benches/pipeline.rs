@@ -84,8 +84,8 @@ struct Args {
     /// `sqlite`, `postgres` or `both`.
     #[arg(long, default_value = "both")]
     backend: String,
-    /// Messages in flight at most.
-    #[arg(long, default_value_t = 2000)]
+    /// Messages in flight at most (default: the server's).
+    #[arg(long, default_value_t = PipelineConfig::default().max_in_flight)]
     in_flight: usize,
     /// Targets analysed per transaction (default: the server's).
     #[arg(long, default_value_t = pushgate_dispatch::analysis::DEFAULT_BATCH_SIZE)]

@@ -64,7 +64,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             claim_batch: 500,
-            max_in_flight: 2000,
+            max_in_flight: 4000,
             write_batch: 1000,
             write_interval_ms: 10,
             result_writers: 4,
