@@ -9,22 +9,22 @@
 //! ```
 //!
 //! Starts `pushgate-mock` once (one tokio worker, its request log and its count of
-//! deliveries per token off), measures `h2load -n N -c 4 -m 100` on its APNs 200 path,
-//! then runs `--runs` deliveries per backend, each in a fresh child process on a fresh
-//! database. A child allocates through jemalloc as the `pushgate` binary does, installs
-//! the Prometheus recorder and checkpoints SQLite's write-ahead log as `pushgate serve`
-//! does, seeds the subscriptions (not timed; on PostgreSQL then `VACUUM ANALYZE`s them, as
-//! autovacuum has a node's old rows), resets its peak RSS, then times the analysis
-//! and the sending, checks that every message ended `Sent`, and reports. Prints one line
-//! per run and the medians: analysis seconds, notifications/s end to end (sending), the
-//! ratio to h2load, and peak RSS. Also the CPU time per notification of the child while
-//! sending and of the mock over the run (it is idle but for the sending), and the mock's
-//! CPU time per request under h2load: the two processes share the machine's cores. From
-//! the two, the "CPU bound": the rate at which the machine's cores, all busy, would carry
-//! notifications at that cost, the ceiling of any scheduling of the same work. And the
-//! child's CPU per notification over the mock's in the same run: the machine's speed of
-//! the moment moves both, so this ratio compares runs of different hours or binaries
-//! better than the rate does.
+//! deliveries per token off), measures `h2load -n N -c 4 -m 100` on its APNs 200 path, then
+//! runs `--runs` deliveries per backend, each in a fresh child process on a fresh database.
+//! A child allocates through jemalloc as the `pushgate` binary does, installs the tracing
+//! subscriber and the Prometheus recorder and checkpoints SQLite's write-ahead log as
+//! `pushgate serve` does, seeds the subscriptions (not timed; on PostgreSQL then `VACUUM
+//! ANALYZE`s them, as autovacuum has a node's old rows), resets its peak RSS, then times
+//! the analysis and the sending, checks that every message ended `Sent`, and reports.
+//! Prints one line per run and the medians: analysis seconds, notifications/s end to end
+//! (sending), the ratio to h2load, and peak RSS. Also the CPU time per notification of the
+//! child while sending and of the mock over the run (it is idle but for the sending), and
+//! the mock's CPU time per request under h2load: the two processes share the machine's
+//! cores. From the two, the "CPU bound": the rate at which the machine's cores, all busy,
+//! would carry notifications at that cost, the ceiling of any scheduling of the same work.
+//! And the child's CPU per notification over the mock's in the same run: the machine's
+//! speed of the moment moves both, so this ratio compares runs of different hours or
+//! binaries better than the rate does.
 //!
 //! By default subscription i has the token i (in hex) and the profile `profile-i`, so the
 //! analysis, which reads the subscriptions in token order, queues the messages nearly in
