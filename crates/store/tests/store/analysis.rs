@@ -10,7 +10,7 @@ use pushgate_store::{
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{TestDb, apps, t0};
+use crate::support::{TestDb, apps, migrate_again, t0};
 
 pub fn new_delivery(app: &str, target: Target, dry_run: bool) -> NewDelivery {
     NewDelivery {
@@ -488,16 +488,15 @@ async fn migration_0010_carries_over_a_queued_cursor_token_of_a_delivery_half_wa
         .await
         .unwrap();
     store.analyze_batch(&delivery, 1, t0()).await.unwrap();
-    sqlx::any::install_default_drivers();
-    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    for sql in [
-        "DELETE FROM _sqlx_migrations WHERE version = 10",
-        "ALTER TABLE deliveries DROP COLUMN analysis_queued",
-        "CREATE UNIQUE INDEX messages_delivery_token ON messages (delivery_id, token)",
-    ] {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
-    store.migrate().await.unwrap();
+    migrate_again(
+        db,
+        10,
+        &[
+            "ALTER TABLE deliveries DROP COLUMN analysis_queued",
+            "CREATE UNIQUE INDEX messages_delivery_token ON messages (delivery_id, token)",
+        ],
+    )
+    .await;
     let delivery = analyze(&store, &delivery, 1).await;
     assert_eq!(messaged(&store, &delivery).await, vec!["t1", "t2"]);
     assert_eq!(

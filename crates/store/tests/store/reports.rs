@@ -11,7 +11,7 @@ use pushgate_store::{ExclusionKind, Page, Store, Target};
 use crate::analysis::{analyze, analyzed, new_delivery};
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{TestDb, apps, t0};
+use crate::support::{TestDb, apps, migrate_again, t0};
 
 /// A delivery to five tokens (one excluded as quarantined), then: one sent, one failed
 /// and quarantined (unregistered), one failed soft, one retrying.
@@ -391,16 +391,15 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
         .await
         .unwrap();
     store.analyze_batch(&second, 1, t0()).await.unwrap();
-    sqlx::any::install_default_drivers();
-    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    for sql in [
-        "DELETE FROM _sqlx_migrations WHERE version = 7",
-        "DROP TABLE message_profiles",
-        "CREATE INDEX messages_profile ON messages (profile_id)",
-    ] {
-        sqlx::query(sql).execute(&raw).await.unwrap();
-    }
-    store.migrate().await.unwrap();
+    let raw = migrate_again(
+        db,
+        7,
+        &[
+            "DROP TABLE message_profiles",
+            "CREATE INDEX messages_profile ON messages (profile_id)",
+        ],
+    )
+    .await;
     let indexed: Vec<String> = sqlx::query_scalar(
         "SELECT m.delivery_id FROM message_profiles p JOIN messages m ON m.id = p.message_id",
     )

@@ -56,6 +56,24 @@ pub async fn postgres() -> Option<TestDb> {
     TestDb::postgres().await
 }
 
+/// Turns `db` back into a database from before migration `version` (`undo` reverses it),
+/// then migrates it again: a migration's test on the data it meets. Returns a connection
+/// of its own to the database, for reading what the migration did.
+pub async fn migrate_again(db: &TestDb, version: i64, undo: &[&str]) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(version)
+        .execute(&raw)
+        .await
+        .unwrap();
+    for sql in undo {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    db.store.migrate().await.unwrap();
+    raw
+}
+
 /// A fixed instant, so that tests read the same way.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
