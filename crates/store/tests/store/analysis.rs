@@ -10,7 +10,7 @@ use pushgate_store::{
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{TestDb, apps, migrate_again, t0};
+use crate::support::{TestDb, apps, migrate_again, subscribe, t0};
 
 pub fn new_delivery(app: &str, target: Target, dry_run: bool) -> NewDelivery {
     NewDelivery {
@@ -118,21 +118,21 @@ fn row(
 /// Six subscriptions, each meeting one rule, and one clean.
 async fn seed(store: &Store) {
     apps(store).await;
-    for (profile, token) in [
-        ("clean", "c1"),
-        ("quarantined", "q1"),
-        ("denylisted-token", "d1"),
-        ("denylisted-profile", "p1"),
-        ("disabled", "x1"),
-        ("twin-a", "t1"),
-        ("twin-b", "t1"),
-        ("with-errors", "w1"),
-    ] {
-        store
-            .register_subscription("ios-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
+    subscribe(
+        store,
+        "ios-app",
+        &[
+            ("clean", "c1"),
+            ("quarantined", "q1"),
+            ("denylisted-token", "d1"),
+            ("denylisted-profile", "p1"),
+            ("disabled", "x1"),
+            ("twin-a", "t1"),
+            ("twin-b", "t1"),
+            ("with-errors", "w1"),
+        ],
+    )
+    .await;
     store
         .put_address(&unregistered("ios-app", "q1", t0(), None), t0())
         .await
@@ -259,20 +259,20 @@ async fn a_token_twice_goes_to_its_first_target_that_no_rule_excludes(store: Sto
     // first target left gets it, every later one is Twice, within a batch and across the
     // edges of batches of every size (the token's run spans four batches of one).
     apps(&store).await;
-    for (profile, token) in [
-        ("a-denylisted", "shared"),
-        ("b", "shared"),
-        ("c", "shared"),
-        ("d", "shared"),
-        ("e", "alone"),
-        ("f", "pair"),
-        ("g", "pair"),
-    ] {
-        store
-            .register_subscription("ios-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
+    subscribe(
+        &store,
+        "ios-app",
+        &[
+            ("a-denylisted", "shared"),
+            ("b", "shared"),
+            ("c", "shared"),
+            ("d", "shared"),
+            ("e", "alone"),
+            ("f", "pair"),
+            ("g", "pair"),
+        ],
+    )
+    .await;
     store
         .set_profile_denylisted("ios-app", "a-denylisted", true, t0())
         .await
@@ -477,12 +477,12 @@ async fn migration_0010_carries_over_a_queued_cursor_token_of_a_delivery_half_wa
     // has a message and another target still to come.
     let store = db.store.clone();
     apps(&store).await;
-    for (profile, token) in [("p-a", "t1"), ("p-b", "t1"), ("p-c", "t2")] {
-        store
-            .register_subscription("android-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
+    subscribe(
+        &store,
+        "android-app",
+        &[("p-a", "t1"), ("p-b", "t1"), ("p-c", "t2")],
+    )
+    .await;
     let delivery = store
         .create_delivery(&new_delivery("android-app", Target::All, false), t0())
         .await

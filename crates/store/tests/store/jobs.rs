@@ -7,7 +7,7 @@ use pushgate_store::{Dialect, Store};
 
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, secs, status, t0};
+use crate::support::{apps, secs, status, subscribe, t0};
 
 both_backends!(
     optout_sweep_disables_subscriptions_of_unregistered_tokens_and_records_them,
@@ -20,18 +20,18 @@ async fn optout_sweep_disables_subscriptions_of_unregistered_tokens_and_records_
     // quarantine-rules.md, "Scheduled jobs", opt-out sweep: every token declared unregistered
     // or no longer valid -> disabled = true on its subscriptions.
     apps(&store).await;
-    for (profile, token) in [
-        ("a", "u1"),
-        ("b", "u1"),
-        ("c", "r1"),
-        ("d", "ok1"),
-        ("e", "w1"),
-    ] {
-        store
-            .register_subscription("android-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
+    subscribe(
+        &store,
+        "android-app",
+        &[
+            ("a", "u1"),
+            ("b", "u1"),
+            ("c", "r1"),
+            ("d", "ok1"),
+            ("e", "w1"),
+        ],
+    )
+    .await;
     store
         .put_address(&unregistered("android-app", "u1", t0(), None), t0())
         .await

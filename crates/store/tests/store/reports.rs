@@ -11,7 +11,7 @@ use pushgate_store::{ExclusionKind, Page, Store, Target};
 use crate::analysis::{analyze, analyzed, new_delivery};
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{TestDb, apps, migrate_again, t0};
+use crate::support::{TestDb, apps, migrate_again, subscribe, t0};
 
 /// A delivery to five tokens (one excluded as quarantined), then: one sent, one failed
 /// and quarantined (unregistered), one failed soft, one retrying.
@@ -294,12 +294,12 @@ async fn a_profile_history_has_the_messages_of_a_delivery_while_and_after_it_is_
     // enter the profiles' index when its analysis ends; before, the history reads them from
     // the delivery, and no message shows twice, before, at or after the end.
     apps(&store).await;
-    for (profile, token) in [("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1"), ("p-c", "c1")] {
-        store
-            .register_subscription("android-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
+    subscribe(
+        &store,
+        "android-app",
+        &[("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1"), ("p-c", "c1")],
+    )
+    .await;
     // The same profile name in another app is another profile.
     store
         .register_subscription("ios-app", "p-a", "i1", t0(), t0())
@@ -379,12 +379,12 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
     let store = db.store.clone();
     // A database from before migration 0007: one delivery analysed, one half-way.
     apps(&store).await;
-    for (profile, token) in [("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")] {
-        store
-            .register_subscription("android-app", profile, token, t0(), t0())
-            .await
-            .unwrap();
-    }
+    subscribe(
+        &store,
+        "android-app",
+        &[("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")],
+    )
+    .await;
     let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
     let second = store
         .create_delivery(&new_delivery("android-app", Target::All, false), t0())

@@ -56,6 +56,16 @@ pub async fn postgres() -> Option<TestDb> {
     TestDb::postgres().await
 }
 
+/// Registers each `(profile, token)` with `app`, in order, at [`t0`].
+pub async fn subscribe(store: &Store, app: &str, subscriptions: &[(&str, &str)]) {
+    for (profile, token) in subscriptions {
+        store
+            .register_subscription(app, profile, token, t0(), t0())
+            .await
+            .unwrap();
+    }
+}
+
 /// Turns `db` back into a database from before migration `version` (`undo` reverses it),
 /// then migrates it again: a migration's test on the data it meets. Returns a connection
 /// of its own to the database, for reading what the migration did.
