@@ -7,12 +7,13 @@ use pushgate_outcome::FailureType;
 use pushgate_quarantine::{AddressState, AddressStatus};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 
 use crate::error::StoreError;
 use crate::model::{Address, parse_column, reason_of, status_of};
 use crate::sql::{Statement, Value, batch_chunks, padded_chunks};
 use crate::time::{from_millis, millis};
+use crate::writer::WriteTx;
 use crate::{Dialect, Store};
 
 /// The columns of `addresses`, in the order [`address_from_row`] and [`bind_address`] use.
@@ -52,7 +53,7 @@ pub(crate) fn address_from_row(row: &AnyRow) -> Result<Address, StoreError> {
 
 /// Inserts or updates addresses, 1,000 a statement.
 pub(crate) async fn upsert_addresses(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     addresses: &[Address],
     now: DateTime<Utc>,
@@ -71,7 +72,7 @@ pub(crate) enum Existing {
 
 /// Inserts addresses, or on an existing row does what `existing` says.
 pub(crate) async fn write_addresses(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     addresses: &[Address],
     now: DateTime<Utc>,
@@ -130,7 +131,7 @@ pub(crate) async fn write_addresses(
 /// statement the same way), so that they all lock in (app, token) order and two of them
 /// wait for each other instead of deadlocking. Pairs without a row are absent.
 pub(crate) async fn lock_addresses_of<'a>(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<HashMap<(String, String), Address>, StoreError> {
@@ -151,7 +152,7 @@ pub(crate) async fn lock_addresses_of<'a>(
 /// transaction on PostgreSQL (SQLite's write transaction already holds the only write
 /// lock). Tokens without a row are absent from the result, which is in token order.
 pub(crate) async fn lock_addresses(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     app_id: &str,
     tokens: &[&str],
@@ -464,7 +465,7 @@ impl Store {
 /// snapshot. An address that a send changes meanwhile is released only if it still
 /// matches once its lock is free, and recorded only if released. Returns how many.
 async fn release_bulk_postgres(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     where_sql: &FilterSql,
     app_id: &str,
     action: ReleaseAction,
@@ -505,7 +506,7 @@ async fn release_bulk_postgres(
 
 /// Sets `before` back to Valid inside `tx` and records why.
 pub(crate) async fn release_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     before: &Address,
     cause: ReleaseCause,

@@ -25,6 +25,7 @@ use crate::error::StoreError;
 use crate::model::{Delivery, DeliveryState, ExclusionKind};
 use crate::queue::AWAITS_FIRST_RESULT;
 use crate::time::millis;
+use crate::writer::WriteTx;
 use crate::{Dialect, Store};
 
 /// The SQL condition under which a target row (`b`, with its profile `p` and its address
@@ -364,7 +365,7 @@ impl Store {
     /// `sending`, or `done` for a dry run or when nothing is left to send.
     async fn finish_analysis(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

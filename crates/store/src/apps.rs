@@ -19,7 +19,7 @@ impl Store {
         .bind(&app.id)
         .bind(app.platform.as_str())
         .bind(millis(now))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -66,7 +66,7 @@ impl Store {
         .bind(profile_id)
         .bind(i64::from(denylisted))
         .bind(millis(now))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }

@@ -135,7 +135,7 @@ impl Store {
             *DELIVERY_COMPLETE
         ))
         .bind(millis(now))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected())
     }

@@ -144,7 +144,7 @@ impl Store {
         .bind(job.as_str())
         .bind(node)
         .bind(millis(now))
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         Ok(id)
     }
@@ -166,7 +166,7 @@ impl Store {
         .bind(if ok { "ok" } else { "failed" })
         .bind(i64::try_from(changed).unwrap_or(i64::MAX))
         .bind(detail)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }

@@ -27,6 +27,8 @@
 //! - [`reports`](mod@reports): delivery summary, message and exclusion logs, reports.
 //! - `sql`: batch statements with each dialect's cheapest placeholders.
 //! - `testing` (feature `testing`): throwaway databases for test suites.
+//! - `writer`: the connection writes go through (on SQLite, one held for the store's
+//!   life) and the write transaction.
 //! - [`stats`](mod@stats): operational counts for metrics (queue depth).
 
 pub mod addresses;
@@ -44,12 +46,14 @@ pub mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use writer::{WriteConnection, WriteTx, Writer};
 
 pub use error::StoreError;
 pub use model::*;
@@ -128,16 +132,57 @@ impl Default for StoreOptions {
 
 /// The database, with the schema migrated; cheap to clone.
 ///
-/// On SQLite, every write goes through one connection of its own (`writer`): SQLite has a
-/// single writer anyway, and a writer that waits for another connection's lock sleeps in
-/// SQLite's busy handler (1, 2, 5, 10... ms), where waiting for the one write connection
-/// in the pool is a wake-up as soon as it is free. Reads use the other connections (WAL
-/// lets them run beside the writer). On PostgreSQL both are the same pool.
+/// On SQLite, every write goes through one connection of its own, held for the store's
+/// life (`writer`): SQLite has a single writer anyway, and a writer that waits for another
+/// connection's lock sleeps in SQLite's busy handler (1, 2, 5, 10... ms), where waiting
+/// for the one write connection is a wake-up as soon as it is free. Reads use the pool's
+/// connections (WAL lets them run beside the writer). On PostgreSQL writes take
+/// connections of the same pool.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    writer: AnyPool,
+    writer: Writer,
     dialect: Dialect,
+}
+
+/// Sets a new connection up: on PostgreSQL the planner's costs, on SQLite WAL mode and the
+/// pragmas every connection needs, and `page_cache_kib` in place of the default page cache.
+async fn set_up(
+    dialect: Dialect,
+    connection: &mut AnyConnection,
+    page_cache_kib: Option<u32>,
+) -> Result<(), sqlx::Error> {
+    match dialect {
+        Dialect::Postgres => {
+            // The queue's statements look up batches of rows by key. With the default
+            // random_page_cost (4, for spinning disks) the planner prefers scanning the
+            // messages table whole once a batch has a few hundred rows: quadratic over a
+            // large delivery. JIT compiling the analysis' large statements costs more than
+            // it saves for queries of this size.
+            connection
+                .execute("SET random_page_cost = 1.1; SET jit = off;")
+                .await?;
+        }
+        Dialect::Sqlite => {
+            connection
+                .execute(
+                    format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                         PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
+                    )
+                    .as_str(),
+                )
+                .await?;
+            if let Some(kib) = page_cache_kib {
+                // A negative size is in KiB, a positive one in pages.
+                connection
+                    .execute(format!("PRAGMA cache_size = -{kib}").as_str())
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -157,18 +202,25 @@ impl Store {
             _ => url.to_owned(),
         };
         let connect_options = AnyConnectOptions::from_str(&url).map_err(StoreError::connect)?;
-        let pool = Self::pool_options(dialect, options.max_connections, options, None)
+        let pool = Self::pool_options(dialect, options.max_connections, options)
             .connect_with(connect_options.clone())
             .await
             .map_err(StoreError::connect)?;
         let writer = match dialect {
             Dialect::Sqlite => {
-                Self::pool_options(dialect, 1, options, Some(options.sqlite_write_cache_kib))
-                    .connect_with(connect_options)
+                let mut connection = AnyConnection::connect_with(&connect_options)
                     .await
-                    .map_err(StoreError::connect)?
+                    .map_err(StoreError::connect)?;
+                set_up(
+                    dialect,
+                    &mut connection,
+                    Some(options.sqlite_write_cache_kib),
+                )
+                .await
+                .map_err(StoreError::connect)?;
+                Writer::held(connection, options.acquire_timeout)
             }
-            Dialect::Postgres => pool.clone(),
+            Dialect::Postgres => Writer::Pool(pool.clone()),
         };
         let store = Self {
             pool,
@@ -179,13 +231,9 @@ impl Store {
         Ok(store)
     }
 
-    /// A pool's options; on SQLite `page_cache_kib` replaces the default page cache.
-    fn pool_options(
-        dialect: Dialect,
-        connections: u32,
-        options: &StoreOptions,
-        page_cache_kib: Option<u32>,
-    ) -> AnyPoolOptions {
+    /// A pool's options, each new connection set up by [`set_up`] with the default page
+    /// cache.
+    fn pool_options(dialect: Dialect, connections: u32, options: &StoreOptions) -> AnyPoolOptions {
         AnyPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(options.acquire_timeout)
@@ -194,38 +242,7 @@ impl Store {
             // would be one more trip to its thread for every transaction.
             .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Postgres {
-                        // The queue's statements look up batches of rows by key. With
-                        // the default random_page_cost (4, for spinning disks) the
-                        // planner prefers scanning the messages table whole once a
-                        // batch has a few hundred rows: quadratic over a large delivery.
-                        // JIT compiling the analysis' large statements costs more than
-                        // it saves for queries of this size.
-                        connection
-                            .execute("SET random_page_cost = 1.1; SET jit = off;")
-                            .await?;
-                    }
-                    if dialect == Dialect::Sqlite {
-                        connection
-                            .execute(
-                                format!(
-                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                     PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
-                                )
-                                .as_str(),
-                            )
-                            .await?;
-                        if let Some(kib) = page_cache_kib {
-                            // A negative size is in KiB, a positive one in pages.
-                            connection
-                                .execute(format!("PRAGMA cache_size = -{kib}").as_str())
-                                .await?;
-                        }
-                    }
-                    Ok(())
-                })
+                Box::pin(async move { set_up(dialect, connection, None).await })
             })
     }
 
@@ -235,8 +252,9 @@ impl Store {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
+        let mut connection = self.writer.connection().await?;
         migrator
-            .run(&self.writer)
+            .run(&mut *connection)
             .await
             .map_err(StoreError::Migrate)
     }
@@ -278,14 +296,13 @@ impl Store {
     /// Starts a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so that a read-then-write transaction cannot fail halfway
     /// on a lock upgrade.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.writer.begin().await?,
-        };
-        Ok(tx)
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        self.writer
+            .begin(match self.dialect {
+                Dialect::Sqlite => Some("BEGIN IMMEDIATE"),
+                Dialect::Postgres => None,
+            })
+            .await
     }
 
     /// The pool for reads.
@@ -293,9 +310,10 @@ impl Store {
         &self.pool
     }
 
-    /// The pool for writes (on SQLite, its one write connection).
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.writer
+    /// The connection for writes that need no transaction of their own (on SQLite, its
+    /// one write connection), until dropped.
+    pub(crate) async fn writer(&self) -> Result<WriteConnection, StoreError> {
+        self.writer.connection().await
     }
 }
 
@@ -313,7 +331,7 @@ mod tests {
         let smaller = testing::TestDatabase::sqlite_with(&options).await;
         let cache_size = "PRAGMA cache_size";
         let writer: i64 = sqlx::query_scalar(cache_size)
-            .fetch_one(db.store.writer())
+            .fetch_one(&mut *db.store.writer().await.unwrap())
             .await
             .unwrap();
         let reader: i64 = sqlx::query_scalar(cache_size)
@@ -323,7 +341,7 @@ mod tests {
         assert_eq!(writer, -i64::from(WRITER_PAGE_CACHE_KIB), "in KiB");
         assert_eq!(reader, -2000, "SQLite's default, 2,000 KiB");
         let writer: i64 = sqlx::query_scalar(cache_size)
-            .fetch_one(smaller.store.writer())
+            .fetch_one(&mut *smaller.store.writer().await.unwrap())
             .await
             .unwrap();
         assert_eq!(writer, -4096, "as configured");

@@ -47,13 +47,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use crate::addresses::{Existing, lock_addresses, lock_addresses_of, write_addresses};
 use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Padded, Statement, Value, padded_chunks};
 use crate::time::millis;
+use crate::writer::WriteTx;
 use crate::{Dialect, Store};
 
 /// How a claimed message is held.
@@ -180,7 +181,7 @@ fn claimed_message(row: MessageRow, delivery_id: &str, lease: Lease) -> Claimed 
 
 /// [`Store::claim`] in a transaction of the caller's.
 async fn claim(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     dialect: Dialect,
     owner: &str,
     limit: i64,
@@ -450,7 +451,7 @@ impl Store {
         let done = sqlx::query(
             "DELETE FROM leases WHERE delivery_id IN (SELECT id FROM deliveries WHERE state = 'done')",
         )
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -710,7 +711,7 @@ static RESULTS_UPDATE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
 /// messages' results, release finished ranges, commit. Dropping it without
 /// [`ResultsTx::commit`] writes nothing.
 pub struct ResultsTx {
-    tx: Transaction<'static, Any>,
+    tx: WriteTx,
     dialect: Dialect,
     owner: String,
     /// The addresses this transaction found and locked, by app and token.

@@ -229,7 +229,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM subscriptions WHERE app_id = $1 AND id = $2")
             .bind(app_id)
             .bind(id)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
