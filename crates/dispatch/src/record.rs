@@ -1,7 +1,7 @@
 //! Writing a batch of results: each message's final status or next attempt, and each
 //! token's new quarantine state, in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -201,18 +201,26 @@ async fn write(inner: &Inner, batch: &[Done], claim: usize) -> Result<Vec<Claime
         .collect();
     deliveries.sort_unstable();
     deliveries.dedup();
-    // Alone, this transaction sees every other result of its deliveries. Beside others it
-    // sees none of theirs until they commit: the deliveries are finished after the commit,
-    // when the last transaction to commit sees them all.
-    let alone = inner.result_writers() == 1;
-    if alone {
-        tx.finish_deliveries(&deliveries, now).await?;
-    }
     let claimed = if claim > 0 {
         tx.claim(claim as i64, inner.lease(), now).await?
     } else {
         Vec::new()
     };
+    // Alone, this transaction sees every other result of its deliveries. Beside others it
+    // sees none of theirs until they commit: the deliveries are finished after the commit,
+    // when the last transaction to commit sees them all.
+    let alone = inner.result_writers() == 1;
+    if alone {
+        // A delivery the claim has just taken messages of is not complete (they await
+        // their results): under load, nearly always the batch's own delivery.
+        let open: HashSet<&str> = claimed.iter().map(|c| c.delivery_id.as_str()).collect();
+        let finishing: Vec<&str> = deliveries
+            .iter()
+            .copied()
+            .filter(|id| !open.contains(id))
+            .collect();
+        tx.finish_deliveries(&finishing, now).await?;
+    }
     tx.commit().await?;
     metrics::record_sends(sends);
 
