@@ -368,8 +368,29 @@ impl Store {
         address: &Address,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.put_addresses(std::slice::from_ref(address), now).await
+    }
+
+    /// Writes addresses as given, all in one transaction (an import); each (app, token)
+    /// at most once, or nothing is written.
+    pub async fn put_addresses(
+        &self,
+        addresses: &[Address],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut seen = HashMap::with_capacity(addresses.len());
+        for (at, address) in addresses.iter().enumerate() {
+            if let Some(first) = seen.insert((address.app_id.as_str(), address.token.as_str()), at)
+            {
+                // By position: a device token does not go into an error message.
+                return Err(StoreError::Invalid(format!(
+                    "addresses {first} and {at} are the same token of app {:?}",
+                    address.app_id
+                )));
+            }
+        }
         let mut tx = self.begin_write().await?;
-        upsert_addresses(&mut tx, self.dialect(), std::slice::from_ref(address), now).await?;
+        upsert_addresses(&mut tx, self.dialect(), addresses, now).await?;
         tx.commit().await?;
         Ok(())
     }

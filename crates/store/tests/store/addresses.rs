@@ -51,7 +51,41 @@ both_backends!(
     bulk_release_can_delete_and_dry_run_counts_only,
     bulk_release_leaves_denylisted_and_allowlisted_addresses_unless_named,
     a_results_transaction_finds_each_address_once_in_token_order,
+    an_import_writes_every_address_or_none,
 );
+
+async fn an_import_writes_every_address_or_none(store: Store) {
+    apps(&store).await;
+    // More than one statement's worth, so that the import spans several.
+    let import: Vec<Address> = (0..700)
+        .map(|i| unregistered("android-app", &format!("import-{i:04}"), t0(), None))
+        .collect();
+    let mut twice = import.clone();
+    twice.push(import[3].clone());
+    let error = store
+        .put_addresses(&twice, t0())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("addresses 3 and 700 are the same token of app \"android-app\""),
+        "{error}"
+    );
+    assert!(
+        !error.contains("import-0003"),
+        "no token in the error: {error}"
+    );
+    let first = store.address("android-app", "import-0000").await.unwrap();
+    assert!(first.is_none(), "nothing written: {first:?}");
+
+    store.put_addresses(&import, t0()).await.unwrap();
+    for token in ["import-0000", "import-0350", "import-0699"] {
+        assert_eq!(
+            status(&store, "android-app", token).await,
+            AddressStatus::Quarantine
+        );
+    }
+}
 
 async fn a_results_transaction_finds_each_address_once_in_token_order(store: Store) {
     seed(&store).await;
