@@ -241,7 +241,12 @@ mod tests {
             matches!(error, StoreError::Query(sqlx::Error::PoolTimedOut)),
             "{error:?}"
         );
-        // Waiting in turn: the second writer has the connection once the first commits.
+        drop(first);
+        // Waiting in turn: the second writer has the connection once the first commits. On
+        // a store with the default timeout, so that a slow machine cannot make the second
+        // give up while it waits.
+        let db = TestDatabase::sqlite().await;
+        let first = db.store.begin_write().await.unwrap();
         let second = tokio::spawn({
             let store = db.store.clone();
             async move { add_app(&store, "second", true).await }
