@@ -1,9 +1,9 @@
 //! The durable message queue: claim due messages with a lease, then write each batch's
 //! results and the addresses' new states in one transaction.
 //!
-//! First attempts are claimed by range: a claim advances the delivery's `claim_cursor` and
-//! writes one [lease](Lease) row covering the range, so that claiming costs nothing per
-//! message. The range's messages that still await their first result belong to the
+//! First attempts are claimed by range: a claim writes one [lease](Lease) row covering the
+//! range, whose insert advances the delivery's `claim_cursor` (trigger
+//! `leases_advance_claim_cursor`), so that claiming costs nothing per message. The range's messages that still await their first result belong to the
 //! lease's owner until `lease_until`; after that, any node takes the range over and sends
 //! what is left.
 //! Retries are claimed message by message (their lease is the message's `lease_owner` and
@@ -181,10 +181,142 @@ fn claimed_message(row: MessageRow, delivery_id: &str, lease: Lease) -> Claimed 
 
 /// Whether any retry is due (1) and whether any range lease has run out (2), as a sum,
 /// at the time `$1`.
-const DUE_ELSEWHERE: &str = "SELECT CAST(\
+const DUE_ELSEWHERE_SUM: &str = "CAST(\
     CASE WHEN EXISTS (SELECT 1 FROM messages WHERE status = 'Retry' AND next_attempt_at <= $1) \
     THEN 1 ELSE 0 END + \
     CASE WHEN EXISTS (SELECT 1 FROM leases WHERE lease_until <= $1) THEN 2 ELSE 0 END AS BIGINT)";
+
+/// The next new range to claim: the oldest delivery with messages past its claim cursor
+/// (PostgreSQL: that no other claim holds).
+fn next_delivery(dialect: Dialect) -> String {
+    let skip_locked = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        "SELECT id, claim_cursor, last_message_id FROM deliveries \
+         WHERE state = 'sending' AND claim_cursor < last_message_id \
+         ORDER BY created_at, id LIMIT 1{skip_locked}"
+    )
+}
+
+/// The messages `Pending` of the delivery `delivery` past its claim cursor `cursor`, up to
+/// its last message `last`, at most `limit` of them (`id, token, attempts`): each an SQL
+/// expression.
+fn next_messages(dialect: Dialect, [delivery, cursor, last, limit]: [&str; 4]) -> String {
+    format!(
+        "SELECT id, token, attempts FROM {} WHERE id > {cursor} AND id <= {last} \
+         AND delivery_id = {delivery} AND status = 'Pending' ORDER BY id LIMIT {limit}",
+        match dialect {
+            // A delivery's messages are queued in batches of consecutive ids, up to its
+            // last message: reading that range from the table itself reads each row once
+            // (skipping the rows of another delivery queued meanwhile), where the index on
+            // (delivery_id, id), which SQLite would pick, reads its entry and then the row:
+            // a fifth more of the claim's time in SQLite alone.
+            Dialect::Sqlite => "messages NOT INDEXED",
+            Dialect::Postgres => "messages",
+        }
+    )
+}
+
+/// SQLite's first look of a claim, in one statement (one trip to SQLite's thread): the sum
+/// of [`DUE_ELSEWHERE_SUM`] at `$1`, and the next new range ([`next_delivery`]) with up to
+/// `$2` of its messages as [`as_json_array`] does (`'[]'` and no delivery when there is
+/// none).
+static SQLITE_FIRST_LOOK: LazyLock<String> = LazyLock::new(|| {
+    let messages = as_json_array(
+        Dialect::Sqlite,
+        &next_messages(
+            Dialect::Sqlite,
+            ["d.id", "d.claim_cursor", "d.last_message_id", "$2"],
+        ),
+    );
+    format!(
+        "SELECT {DUE_ELSEWHERE_SUM} AS due, d.id, d.claim_cursor, d.last_message_id, \
+         ({messages}) AS messages FROM (SELECT 1) LEFT JOIN ({}) AS d",
+        next_delivery(Dialect::Sqlite)
+    )
+});
+
+/// A new range a claim may take: a delivery's messages past its claim cursor, as many as
+/// there is room for.
+struct NextRange {
+    delivery: String,
+    cursor: i64,
+    rows: Vec<MessageRow>,
+}
+
+/// What a claim looks at first: whether retries are due (1) and whether ranges have run
+/// out (2), as a sum; and, when neither (on SQLite, read in the same statement), the next
+/// new range with up to `limit` messages (`None` inside: there is none).
+async fn first_look(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<(i64, Option<Option<NextRange>>), StoreError> {
+    match dialect {
+        Dialect::Sqlite => {
+            let row = sqlx::query(&SQLITE_FIRST_LOOK)
+                .bind(millis(now))
+                .bind(limit)
+                .fetch_one(&mut **tx)
+                .await?;
+            let due: i64 = row.try_get("due")?;
+            if due != 0 {
+                // What is due comes first; the new range is read again after it.
+                return Ok((due, None));
+            }
+            let Some(delivery) = row.try_get::<Option<String>, _>("id")? else {
+                return Ok((0, Some(None)));
+            };
+            Ok((
+                0,
+                Some(Some(NextRange {
+                    delivery,
+                    cursor: row.try_get("claim_cursor")?,
+                    rows: message_rows(&row.try_get::<String, _>("messages")?)?,
+                })),
+            ))
+        }
+        Dialect::Postgres => {
+            let due: i64 = sqlx::query_scalar(&format!("SELECT {DUE_ELSEWHERE_SUM}"))
+                .bind(millis(now))
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok((due, None))
+        }
+    }
+}
+
+/// The next new range with up to `room` messages, or `None`: no delivery has messages past
+/// its claim cursor.
+async fn next_range(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    room: i64,
+) -> Result<Option<NextRange>, StoreError> {
+    let next = sqlx::query(&next_delivery(dialect))
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(next) = next else { return Ok(None) };
+    let delivery: String = next.try_get("id")?;
+    let cursor: i64 = next.try_get("claim_cursor")?;
+    let last_message: i64 = next.try_get("last_message_id")?;
+    let messages = next_messages(dialect, ["$1", "$2", "$3", "$4"]);
+    let json: String = sqlx::query_scalar(&as_json_array(dialect, &messages))
+        .bind(&delivery)
+        .bind(cursor)
+        .bind(last_message)
+        .bind(room)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Some(NextRange {
+        delivery,
+        cursor,
+        rows: message_rows(&json)?,
+    }))
+}
 
 /// [`Store::claim`] in a transaction of the caller's.
 async fn claim(
@@ -207,11 +339,9 @@ async fn claim(
 
     // Due retries and ranges whose lease ran out are rare: one read says which of the two
     // to look for, so that the usual claim, of new ranges alone, is not two statements
-    // (two trips to SQLite's thread) longer.
-    let due: i64 = sqlx::query_scalar(DUE_ELSEWHERE)
-        .bind(millis(now))
-        .fetch_one(&mut **tx)
-        .await?;
+    // (two trips to SQLite's thread) longer. On SQLite the same read brings the next new
+    // range when neither is due.
+    let (due, mut looked) = first_look(tx, dialect, limit, now).await?;
     let (retries_due, ranges_ran_out) = (due & 1 != 0, due & 2 != 0);
 
     // Due retries, each leased by its row.
@@ -314,41 +444,19 @@ async fn claim(
 
     // New ranges of first attempts, oldest delivery first.
     while (claimed.len() as i64) < limit {
-        let next = sqlx::query(&format!(
-            "SELECT id, claim_cursor, last_message_id FROM deliveries \
-             WHERE state = 'sending' AND claim_cursor < last_message_id \
-             ORDER BY created_at, id LIMIT 1{skip_locked}"
-        ))
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(next) = next else { break };
-        let delivery: String = next.try_get("id")?;
-        let cursor: i64 = next.try_get("claim_cursor")?;
-        let last_message: i64 = next.try_get("last_message_id")?;
-        let json: String = sqlx::query_scalar(&as_json_array(
-            dialect,
-            &format!(
-                "SELECT id, token, attempts FROM {NEXT_MESSAGES} WHERE id > $2 AND id <= $4 \
-                 AND delivery_id = $1 AND status = 'Pending' ORDER BY id LIMIT $3",
-                NEXT_MESSAGES = match dialect {
-                    // A delivery's messages are queued in batches of consecutive ids, up to
-                    // its last message: reading that range from the table itself reads each
-                    // row once (skipping the rows of another delivery queued meanwhile),
-                    // where the index on (delivery_id, id), which SQLite would pick, reads
-                    // its entry and then the row: a fifth more of the claim's time in SQLite
-                    // alone.
-                    Dialect::Sqlite => "messages NOT INDEXED",
-                    Dialect::Postgres => "messages",
-                }
-            ),
-        ))
-        .bind(&delivery)
-        .bind(cursor)
-        .bind(limit - claimed.len() as i64)
-        .bind(last_message)
-        .fetch_one(&mut **tx)
-        .await?;
-        let rows = message_rows(&json)?;
+        let room = limit - claimed.len() as i64;
+        let next = match looked.take() {
+            Some(next) => next,
+            None => next_range(tx, dialect, room).await?,
+        };
+        let Some(NextRange {
+            delivery,
+            cursor,
+            rows,
+        }) = next
+        else {
+            break;
+        };
         let Some(last_row) = rows.last() else {
             sqlx::query("UPDATE deliveries SET claim_cursor = last_message_id WHERE id = $1")
                 .bind(&delivery)
@@ -356,23 +464,19 @@ async fn claim(
                 .await?;
             continue;
         };
-        let last = last_row.0;
+        // The lease's insert moves the delivery's claim cursor to the range's end (trigger
+        // `leases_advance_claim_cursor`): one statement, one trip.
         let lease_id: i64 = sqlx::query_scalar(
             "INSERT INTO leases (delivery_id, first_id, last_id, owner, lease_until) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(&delivery)
         .bind(cursor + 1)
-        .bind(last)
+        .bind(last_row.0)
         .bind(owner)
         .bind(millis(until))
         .fetch_one(&mut **tx)
         .await?;
-        sqlx::query("UPDATE deliveries SET claim_cursor = $2 WHERE id = $1")
-            .bind(&delivery)
-            .bind(last)
-            .execute(&mut **tx)
-            .await?;
         for row in rows {
             claimed.push(claimed_message(row, &delivery, Lease::Range(lease_id)));
         }
