@@ -66,6 +66,7 @@ fn sent(claimed: &Claimed) -> MessageResult {
 
 both_backends!(
     a_claim_leases_messages_until_the_lease_runs_out,
+    a_takeover_leaves_the_claim_cursor_past_the_newer_ranges,
     a_result_is_written_only_by_the_claimer_of_that_attempt,
     results_and_addresses_commit_together_or_not_at_all,
     the_validity_period_fails_waiting_messages_but_not_those_in_flight,
@@ -109,6 +110,39 @@ async fn a_claim_leases_messages_until_the_lease_runs_out(store: Store) {
     assert!(again.iter().all(|c| matches!(c.lease, Lease::Range(_))));
     assert_eq!(store.leased_messages("w3").await.unwrap(), expected);
     assert!(store.leased_messages("w1").await.unwrap().is_empty());
+}
+
+/// The queue's invariant (module doc of `queue`): a claim leases every `Pending` message up
+/// to the cursor it sets, and a takeover keeps the rest of a range as a range of its own.
+/// A takeover's leases lie below the cursor: their insert (which moves the cursor of a new
+/// range's delivery) must leave it past the newer ranges, or these would be claimed again
+/// while their holder still sends them.
+async fn a_takeover_leaves_the_claim_cursor_past_the_newer_ranges(store: Store) {
+    queued(&store, &["a1", "a2", "a3", "a4", "a5"]).await;
+    let older = store.claim("w1", 2, LEASE, t0()).await.unwrap();
+    let newer = store.claim("w1", 2, LEASE, t0() + secs(1)).await.unwrap();
+    assert_eq!((older.len(), newer.len()), (2, 2));
+    // The older range has run out, the newer one not yet: w2 takes one message of the
+    // older range over, and the other stays a range of its own.
+    let ran_out = t0() + Duration::from_millis(30_500);
+    let taken = store.claim("w2", 1, LEASE, ran_out).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![older[0].id]
+    );
+    let rest = store.claim("w3", 10, LEASE, ran_out).await.unwrap();
+    let mut ids: Vec<i64> = rest.iter().map(|c| c.id).collect();
+    ids.sort();
+    let last = store.claim("w4", 10, LEASE, ran_out).await.unwrap();
+    assert!(last.is_empty(), "nothing is left to claim: {last:?}");
+    let newest = ids.last().copied().unwrap();
+    assert_eq!(
+        ids,
+        vec![older[1].id, newest],
+        "the rest of the older range and the one message never claimed, not the newer \
+         range that w1 still holds"
+    );
+    assert!(newer.iter().all(|c| c.id < newest));
 }
 
 async fn a_result_is_written_only_by_the_claimer_of_that_attempt(store: Store) {
