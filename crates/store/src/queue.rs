@@ -186,13 +186,19 @@ const DUE_ELSEWHERE_SUM: &str = "CAST(\
     THEN 1 ELSE 0 END + \
     CASE WHEN EXISTS (SELECT 1 FROM leases WHERE lease_until <= $1) THEN 2 ELSE 0 END AS BIGINT)";
 
+/// The end of a claim's read of rows it will take: on PostgreSQL it locks them and skips
+/// those another claim holds; on SQLite the write transaction is the only one.
+fn skip_locked(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+    }
+}
+
 /// The next new range to claim: the oldest delivery with messages past its claim cursor
 /// (PostgreSQL: that no other claim holds).
 fn next_delivery(dialect: Dialect) -> String {
-    let skip_locked = match dialect {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-    };
+    let skip_locked = skip_locked(dialect);
     format!(
         "SELECT id, claim_cursor, last_message_id FROM deliveries \
          WHERE state = 'sending' AND claim_cursor < last_message_id \
@@ -331,10 +337,7 @@ async fn claim(
         .ok()
         .and_then(|lease| now.checked_add_signed(lease))
         .ok_or_else(|| StoreError::Invalid(format!("a lease of {lease:?} is out of range")))?;
-    let skip_locked = match dialect {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-    };
+    let skip_locked = skip_locked(dialect);
     let mut claimed = Vec::new();
 
     // Due retries and ranges whose lease ran out are rare: one read says which of the two
