@@ -570,7 +570,9 @@ async fn seed_exclusions(
             addresses.clear();
         }
     }
-    store.put_addresses(&addresses, now).await?;
+    if !addresses.is_empty() {
+        store.put_addresses(&addresses, now).await?;
+    }
     if excluded > 0 {
         let run = store.start_job_run(Job::OptoutSweep, "bench", now).await?;
         store.optout_sweep(run, now).await?;

@@ -51,7 +51,8 @@ pub(crate) fn address_from_row(row: &AnyRow) -> Result<Address, StoreError> {
     })
 }
 
-/// Inserts or updates addresses, 1,000 a statement.
+/// Inserts or updates addresses, in statements of [`batch_chunks`]' sizes (on SQLite at
+/// most 256 rows, on PostgreSQL 1,000).
 pub(crate) async fn upsert_addresses(
     tx: &mut WriteTx,
     dialect: Dialect,

@@ -252,15 +252,24 @@ struct NextRange {
     rows: Vec<MessageRow>,
 }
 
+/// What a claim's first look found of new ranges.
+enum Looked {
+    /// Not read (something else is due first, or PostgreSQL): read when the claim gets to
+    /// new ranges.
+    NotYet,
+    /// Read: the next range, or `None` when no delivery has messages left to claim.
+    Read(Option<NextRange>),
+}
+
 /// What a claim looks at first: whether retries are due (1) and whether ranges have run
-/// out (2), as a sum; and, when neither (on SQLite, read in the same statement), the next
-/// new range with up to `limit` messages (`None` inside: there is none).
+/// out (2), as a sum; and, when neither, on SQLite in the same statement, the next new
+/// range with up to `limit` messages.
 async fn first_look(
     tx: &mut WriteTx,
     dialect: Dialect,
     limit: i64,
     now: DateTime<Utc>,
-) -> Result<(i64, Option<Option<NextRange>>), StoreError> {
+) -> Result<(i64, Looked), StoreError> {
     match dialect {
         Dialect::Sqlite => {
             let row = sqlx::query(&SQLITE_FIRST_LOOK)
@@ -271,14 +280,14 @@ async fn first_look(
             let due: i64 = row.try_get("due")?;
             if due != 0 {
                 // What is due comes first; the new range is read again after it.
-                return Ok((due, None));
+                return Ok((due, Looked::NotYet));
             }
             let Some(delivery) = row.try_get::<Option<String>, _>("id")? else {
-                return Ok((0, Some(None)));
+                return Ok((0, Looked::Read(None)));
             };
             Ok((
                 0,
-                Some(Some(NextRange {
+                Looked::Read(Some(NextRange {
                     delivery,
                     cursor: row.try_get("claim_cursor")?,
                     rows: message_rows(&row.try_get::<String, _>("messages")?)?,
@@ -290,7 +299,7 @@ async fn first_look(
                 .bind(millis(now))
                 .fetch_one(&mut **tx)
                 .await?;
-            Ok((due, None))
+            Ok((due, Looked::NotYet))
         }
     }
 }
@@ -448,9 +457,9 @@ async fn claim(
     // New ranges of first attempts, oldest delivery first.
     while (claimed.len() as i64) < limit {
         let room = limit - claimed.len() as i64;
-        let next = match looked.take() {
-            Some(next) => next,
-            None => next_range(tx, dialect, room).await?,
+        let next = match std::mem::replace(&mut looked, Looked::NotYet) {
+            Looked::Read(next) => next,
+            Looked::NotYet => next_range(tx, dialect, room).await?,
         };
         let Some(NextRange {
             delivery,

@@ -56,7 +56,8 @@ both_backends!(
 
 async fn an_import_writes_every_address_or_none(store: Store) {
     apps(&store).await;
-    // More than one statement's worth, so that the import spans several.
+    // More than one statement's worth on SQLite (256 rows at most), so that the import
+    // spans several there.
     let import: Vec<Address> = (0..700)
         .map(|i| unregistered("android-app", &format!("import-{i:04}"), t0(), None))
         .collect();
