@@ -9,15 +9,18 @@
 //! ```
 //!
 //! Starts `pushgate-mock` once (one tokio worker, its request log and its count of
-//! deliveries per token off), measures `h2load -n N -c 4 -m 100` on its APNs 200 path, then
-//! runs `--runs` deliveries per backend, each in a fresh child process on a fresh database.
+//! deliveries per token off), then runs `--runs` deliveries per backend, each in a fresh
+//! child process on a fresh database, each of the first `--h2load-runs` after a run of
+//! `h2load -n N -c 4 -m 100` on the mock's APNs 200 path (the machine's speed drifts by
+//! the minute; alternated, both see the same minutes).
 //! A child allocates through jemalloc as the `pushgate` binary does, installs the tracing
 //! subscriber and the Prometheus recorder and checkpoints SQLite's write-ahead log as
 //! `pushgate serve` does, seeds the subscriptions (not timed; on PostgreSQL then `VACUUM
 //! ANALYZE`s them, as autovacuum has a node's old rows), resets its peak RSS, then times
 //! the analysis and the sending, checks that every message ended `Sent`, and reports.
 //! Prints one line per run and the medians: analysis seconds, notifications/s end to end
-//! (sending), the ratio to h2load, and peak RSS. Also the CPU time per notification of the
+//! (sending), the ratio to h2load (the median rate over the median h2load rate, and the
+//! median of each run's rate over the h2load run just before it), and peak RSS. Also the CPU time per notification of the
 //! child while sending and of the mock over the run (it is idle but for the sending), and
 //! the mock's CPU time per request under h2load: the two processes share the machine's
 //! cores. From the two, the "CPU bound": the rate at which the machine's cores, all busy,
@@ -78,7 +81,8 @@ struct Args {
     /// Deliveries per backend (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// h2load runs (the median is the reference).
+    /// h2load runs per backend, one before each of the first deliveries (the median is the
+    /// reference).
     #[arg(long, default_value_t = 3)]
     h2load_runs: usize,
     /// `sqlite`, `postgres` or `both`.
@@ -191,35 +195,29 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     bench::print_load();
 
     let mock_pid = mock.pid().to_string();
-    let mut reference = 0.0;
-    // The mock's CPU time per request under h2load, to compare with its time per
-    // notification under pushgate: both processes share the machine's cores.
-    let mut mock_per_h2load_request = Vec::new();
-    if !args.analysis_only {
-        let mut rates = Vec::new();
-        for run in 1..=args.h2load_runs {
-            let mock_before = bench::cpu_secs(&mock_pid)?;
-            let h2 = bench::h2load(
-                args.n.min(200_000),
-                &[
-                    format!("authorization: bearer {token}"),
-                    format!("apns-topic: {TOPIC}"),
-                    "apns-push-type: alert".to_owned(),
-                ],
-                &fx.payload,
-                &format!("{}/3/device/{:064x}", mock.apns_url(), 1),
-            )?;
-            let mock_us =
-                (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / h2.succeeded.max(1) as f64;
-            println!(
-                "h2load run {run}: {:.0} req/s, mock {mock_us:.1} µs CPU per request",
-                h2.requests_per_sec
-            );
-            rates.push(h2.requests_per_sec);
-            mock_per_h2load_request.push(mock_us);
-        }
-        reference = bench::median(&rates).unwrap_or(0.0);
-    }
+    // One h2load run against the mock: its rate, and the mock's CPU time per request (to
+    // compare with its time per notification under pushgate: both processes share the
+    // machine's cores).
+    let h2load_run = |run: usize| -> anyhow::Result<(f64, f64)> {
+        let mock_before = bench::cpu_secs(&mock_pid)?;
+        let h2 = bench::h2load(
+            args.n.min(200_000),
+            &[
+                format!("authorization: bearer {token}"),
+                format!("apns-topic: {TOPIC}"),
+                "apns-push-type: alert".to_owned(),
+            ],
+            &fx.payload,
+            &format!("{}/3/device/{:064x}", mock.apns_url(), 1),
+        )?;
+        let mock_us =
+            (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / h2.succeeded.max(1) as f64;
+        println!(
+            "h2load run {run}: {:.0} req/s, mock {mock_us:.1} µs CPU per request",
+            h2.requests_per_sec
+        );
+        Ok((h2.requests_per_sec, mock_us))
+    };
 
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let backends: Vec<&str> = match args.backend.as_str() {
@@ -242,7 +240,19 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             Vec::new(),
         );
         let mut over_mock = Vec::new();
+        // h2load runs alternate with the deliveries, one before each of the first
+        // `--h2load-runs`, so that both see the machine of the same minutes; each delivery
+        // is also compared with the h2load run last before it.
+        let (mut h2load_rates, mut mock_per_h2load_request, mut paired) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let mut last_h2load = 0.0;
         for run in 1..=args.runs {
+            if !args.analysis_only && run <= args.h2load_runs {
+                let (rate, mock_us) = h2load_run(run)?;
+                h2load_rates.push(rate);
+                mock_per_h2load_request.push(mock_us);
+                last_h2load = rate;
+            }
             let mut command = Command::new(&exe);
             command
                 .arg("--child")
@@ -300,8 +310,12 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             analysis.push(report.analysis_secs);
             rates.push(report.rate);
             rss.push(report.peak_rss_kib as f64 / 1024.0);
+            if last_h2load > 0.0 {
+                paired.push(report.rate / last_h2load);
+            }
         }
         let rate = bench::median(&rates).unwrap_or(0.0);
+        let reference = bench::median(&h2load_rates).unwrap_or(0.0);
         let bounds: Vec<f64> = cpu
             .iter()
             .zip(&mock_cpu)
@@ -309,10 +323,11 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             .collect();
         let ceiling = bench::median(&bounds).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s; run by run over the h2load run before it {:.1}%); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
+            100.0 * bench::median(&paired).unwrap_or(0.0),
             bench::median(&cpu).unwrap_or(0.0),
             bench::median(&mock_cpu).unwrap_or(0.0),
             bench::median(&mock_per_h2load_request).unwrap_or(0.0),
