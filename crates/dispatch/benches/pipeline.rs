@@ -20,14 +20,14 @@
 //! the analysis and the sending, checks that every message ended `Sent`, and reports.
 //! Prints one line per run and the medians: analysis seconds, notifications/s end to end
 //! (sending), the ratio to h2load (the median rate over the median h2load rate, and the
-//! median of each run's rate over the h2load run just before it), and peak RSS. Also the CPU time per notification of the
-//! child while sending and of the mock over the run (it is idle but for the sending), and
-//! the mock's CPU time per request under h2load: the two processes share the machine's
-//! cores. From the two, the "CPU bound": the rate at which the machine's cores, all busy,
-//! would carry notifications at that cost, the ceiling of any scheduling of the same work.
-//! And the child's CPU per notification over the mock's in the same run: the machine's
-//! speed of the moment moves both, so this ratio compares runs of different hours or
-//! binaries better than the rate does.
+//! median of each run's rate over the last h2load run before it), and peak RSS. Also the
+//! CPU time per notification of the child while sending and of the mock over the run (it is
+//! idle but for the sending), and the mock's CPU time per request under h2load: the two
+//! processes share the machine's cores. From the two, the "CPU bound": the rate at which
+//! the machine's cores, all busy, would carry notifications at that cost, the ceiling of
+//! any scheduling of the same work. And the child's CPU per notification over the mock's in
+//! the same run: the machine's speed of the moment moves both, so this ratio compares runs
+//! of different hours or binaries better than the rate does.
 //!
 //! By default subscription i has the token i (in hex) and the profile `profile-i`, so the
 //! analysis, which reads the subscriptions in token order, queues the messages nearly in
@@ -323,7 +323,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             .collect();
         let ceiling = bench::median(&bounds).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s; run by run over the h2load run before it {:.1}%); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s; run by run over the last h2load run before it {:.1}%); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
             100.0 * rate / reference.max(1.0),
