@@ -195,30 +195,6 @@ fn parent(args: &Args) -> anyhow::Result<()> {
     bench::print_load();
 
     let mock_pid = mock.pid().to_string();
-    // One h2load run against the mock: its rate, and the mock's CPU time per request (to
-    // compare with its time per notification under pushgate: both processes share the
-    // machine's cores).
-    let h2load_run = |run: usize| -> anyhow::Result<(f64, f64)> {
-        let mock_before = bench::cpu_secs(&mock_pid)?;
-        let h2 = bench::h2load(
-            args.n.min(200_000),
-            &[
-                format!("authorization: bearer {token}"),
-                format!("apns-topic: {TOPIC}"),
-                "apns-push-type: alert".to_owned(),
-            ],
-            &fx.payload,
-            &format!("{}/3/device/{:064x}", mock.apns_url(), 1),
-        )?;
-        let mock_us =
-            (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / h2.succeeded.max(1) as f64;
-        println!(
-            "h2load run {run}: {:.0} req/s, mock {mock_us:.1} µs CPU per request",
-            h2.requests_per_sec
-        );
-        Ok((h2.requests_per_sec, mock_us))
-    };
-
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let backends: Vec<&str> = match args.backend.as_str() {
         "both" => vec!["sqlite", "postgres"],
@@ -242,78 +218,103 @@ fn parent(args: &Args) -> anyhow::Result<()> {
         let mut over_mock = Vec::new();
         // h2load runs alternate with the deliveries, one before each of the first
         // `--h2load-runs`, so that both see the machine of the same minutes; each delivery
-        // is also compared with the h2load run last before it.
-        let (mut h2load_rates, mut mock_per_h2load_request, mut paired) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let mut last_h2load = 0.0;
-        for run in 1..=args.runs {
-            if !args.analysis_only && run <= args.h2load_runs {
-                let (rate, mock_us) = h2load_run(run)?;
-                h2load_rates.push(rate);
+        // is also compared with the last h2load run before it.
+        let mut mock_per_h2load_request = Vec::new();
+        let mut paired = Vec::new();
+        let last_h2load = std::cell::Cell::new(0.0);
+        let h2load_runs = if args.analysis_only {
+            0
+        } else {
+            args.h2load_runs
+        };
+        let h2load_rates = bench::alternate(
+            h2load_runs,
+            args.runs,
+            || -> anyhow::Result<bench::H2loadReport> {
+                // The mock's CPU time per request, to compare with its time per
+                // notification under pushgate: both processes share the machine's cores.
+                let mock_before = bench::cpu_secs(&mock_pid)?;
+                let h2 = bench::h2load(
+                    args.n.min(200_000),
+                    &[
+                        format!("authorization: bearer {token}"),
+                        format!("apns-topic: {TOPIC}"),
+                        "apns-push-type: alert".to_owned(),
+                    ],
+                    &fx.payload,
+                    &format!("{}/3/device/{:064x}", mock.apns_url(), 1),
+                )?;
+                let mock_us =
+                    (bench::cpu_secs(&mock_pid)? - mock_before) * 1e6 / h2.succeeded.max(1) as f64;
+                println!("h2load: the mock at {mock_us:.1} µs CPU per request");
                 mock_per_h2load_request.push(mock_us);
-                last_h2load = rate;
-            }
-            let mut command = Command::new(&exe);
-            command
-                .arg("--child")
-                .arg(dir.path())
-                .args(["--apns-url", &mock.apns_url()])
-                .args(["--n", &args.n.to_string()])
-                .args(["--backend", backend])
-                .args(["--in-flight", &args.in_flight.to_string()])
-                .args(["--analysis-batch", &args.analysis_batch.to_string()])
-                .args(["--claim-batch", &args.claim_batch.to_string()])
-                .args(["--write-batch", &args.write_batch.to_string()])
-                .args(["--write-interval-ms", &args.write_interval_ms.to_string()])
-                .args(["--result-writers", &args.result_writers.to_string()])
-                .args(["--connections", &args.connections.to_string()])
-                .args(["--threads", &args.threads.to_string()])
-                .args([
-                    "--sqlite-write-cache-mib",
-                    &args.sqlite_write_cache_mib.to_string(),
-                ]);
-            if args.analysis_only {
-                command.arg("--analysis-only");
-            }
-            if args.scattered {
-                command.arg("--scattered");
-            }
-            command.args(["--excluded", &args.excluded.to_string()]);
-            // The mock is idle but for the sending, so its CPU time over the whole run is
-            // that of the sending.
-            let mock_before = bench::cpu_secs(&mock_pid)?;
-            let report: RunReport = bench::child_report(&mut command)?;
-            let mock_secs = bench::cpu_secs(&mock_pid)? - mock_before;
-            let mock_us = match report.sent {
-                0 => 0.0,
-                sent => mock_secs * 1e6 / sent as f64,
-            };
-            let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
-            let ratio = cpu_over_mock(report.send_cpu_us, mock_us);
-            println!(
-                "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs, {ratio:.2}× as much for pushgate; {cores} cores allow {ceiling:.0}/s at that cost{unseen}), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
-                report.analysis_secs,
-                report.send_secs,
-                report.rate,
-                report.sent,
-                report.send_cpu_us,
-                report.peak_rss_kib as f64 / 1024.0,
-                report.result_writes,
-                report.sent as f64 / report.result_writes.max(1) as f64,
-                report.result_write_secs * 1e3 / report.result_writes.max(1) as f64,
-                100.0 * report.write_busy(),
-            );
-            busy.push(report.write_busy());
-            over_mock.push(ratio);
-            cpu.push(report.send_cpu_us);
-            mock_cpu.push(mock_us);
-            analysis.push(report.analysis_secs);
-            rates.push(report.rate);
-            rss.push(report.peak_rss_kib as f64 / 1024.0);
-            if last_h2load > 0.0 {
-                paired.push(report.rate / last_h2load);
-            }
-        }
+                last_h2load.set(h2.requests_per_sec);
+                Ok(h2)
+            },
+            |run| -> anyhow::Result<()> {
+                let mut command = Command::new(&exe);
+                command
+                    .arg("--child")
+                    .arg(dir.path())
+                    .args(["--apns-url", &mock.apns_url()])
+                    .args(["--n", &args.n.to_string()])
+                    .args(["--backend", backend])
+                    .args(["--in-flight", &args.in_flight.to_string()])
+                    .args(["--analysis-batch", &args.analysis_batch.to_string()])
+                    .args(["--claim-batch", &args.claim_batch.to_string()])
+                    .args(["--write-batch", &args.write_batch.to_string()])
+                    .args(["--write-interval-ms", &args.write_interval_ms.to_string()])
+                    .args(["--result-writers", &args.result_writers.to_string()])
+                    .args(["--connections", &args.connections.to_string()])
+                    .args(["--threads", &args.threads.to_string()])
+                    .args([
+                        "--sqlite-write-cache-mib",
+                        &args.sqlite_write_cache_mib.to_string(),
+                    ]);
+                if args.analysis_only {
+                    command.arg("--analysis-only");
+                }
+                if args.scattered {
+                    command.arg("--scattered");
+                }
+                command.args(["--excluded", &args.excluded.to_string()]);
+                // The mock is idle but for the sending, so its CPU time over the whole run is
+                // that of the sending.
+                let mock_before = bench::cpu_secs(&mock_pid)?;
+                let report: RunReport = bench::child_report(&mut command)?;
+                let mock_secs = bench::cpu_secs(&mock_pid)? - mock_before;
+                let mock_us = match report.sent {
+                    0 => 0.0,
+                    sent => mock_secs * 1e6 / sent as f64,
+                };
+                let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
+                let ratio = cpu_over_mock(report.send_cpu_us, mock_us);
+                println!(
+                    "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs, {ratio:.2}× as much for pushgate; {cores} cores allow {ceiling:.0}/s at that cost{unseen}), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
+                    report.analysis_secs,
+                    report.send_secs,
+                    report.rate,
+                    report.sent,
+                    report.send_cpu_us,
+                    report.peak_rss_kib as f64 / 1024.0,
+                    report.result_writes,
+                    report.sent as f64 / report.result_writes.max(1) as f64,
+                    report.result_write_secs * 1e3 / report.result_writes.max(1) as f64,
+                    100.0 * report.write_busy(),
+                );
+                busy.push(report.write_busy());
+                over_mock.push(ratio);
+                cpu.push(report.send_cpu_us);
+                mock_cpu.push(mock_us);
+                analysis.push(report.analysis_secs);
+                rates.push(report.rate);
+                rss.push(report.peak_rss_kib as f64 / 1024.0);
+                if last_h2load.get() > 0.0 {
+                    paired.push(report.rate / last_h2load.get());
+                }
+                Ok(())
+            },
+        )?;
         let rate = bench::median(&rates).unwrap_or(0.0);
         let reference = bench::median(&h2load_rates).unwrap_or(0.0);
         let bounds: Vec<f64> = cpu
