@@ -3,9 +3,9 @@
 //!
 //! First attempts are claimed by range: a claim writes one [lease](Lease) row covering the
 //! range, whose insert advances the delivery's `claim_cursor` (trigger
-//! `leases_advance_claim_cursor`), so that claiming costs nothing per message. The range's messages that still await their first result belong to the
-//! lease's owner until `lease_until`; after that, any node takes the range over and sends
-//! what is left.
+//! `leases_advance_claim_cursor`), so that claiming costs nothing per message. The range's
+//! messages that still await their first result belong to the lease's owner until
+//! `lease_until`; after that, any node takes the range over and sends what is left.
 //! Retries are claimed message by message (their lease is the message's `lease_owner` and
 //! a `next_attempt_at` moved to the end of the lease).
 //!
