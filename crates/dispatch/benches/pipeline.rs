@@ -35,7 +35,10 @@
 //! tokens an order that has nothing to do with the profiles', as real tokens have.
 //! `--excluded PCT` quarantines the tokens of PCT of each 100 subscriptions before the
 //! analysis (half as User unknown, which the opt-out sweep then disables), so that the
-//! analysis writes exclusions too, as it does for an app with dead tokens.
+//! analysis writes exclusions too, as it does for an app with dead tokens. `--earlier K`
+//! analyses K dry runs to every subscription first (their times are printed, not in the
+//! medians), so that the timed delivery meets the messages of earlier ones, as an app's
+//! deliveries do.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -126,6 +129,11 @@ struct Args {
     /// as reason 9, Quarantined address).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     excluded: u8,
+    /// Dry-run deliveries to every subscription analysed before the timed one, not timed
+    /// but reported: the timed analysis then meets the messages of earlier deliveries, as
+    /// an app's deliveries do, each after the one before.
+    #[arg(long, default_value_t = 0)]
+    earlier: usize,
     /// SQLite's write connection's page cache, in MiB (default: the server's).
     #[arg(long, default_value_t = pushgate_store::WRITER_PAGE_CACHE_KIB / 1024)]
     sqlite_write_cache_mib: u32,
@@ -144,6 +152,8 @@ struct Args {
 #[derive(Debug, Serialize, Deserialize)]
 struct RunReport {
     analysis_secs: f64,
+    /// The analysis seconds of the `--earlier` dry runs, in order.
+    earlier_analysis_secs: Vec<f64>,
     send_secs: f64,
     rate: f64,
     sent: i64,
@@ -278,6 +288,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                     command.arg("--scattered");
                 }
                 command.args(["--excluded", &args.excluded.to_string()]);
+                command.args(["--earlier", &args.earlier.to_string()]);
                 // The mock is idle but for the sending, so its CPU time over the whole run is
                 // that of the sending.
                 let mock_before = bench::cpu_secs(&mock_pid)?;
@@ -289,6 +300,18 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 };
                 let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
                 let ratio = cpu_over_mock(report.send_cpu_us, mock_us);
+                if !report.earlier_analysis_secs.is_empty() {
+                    let secs: Vec<String> = report
+                        .earlier_analysis_secs
+                        .iter()
+                        .map(|s| format!("{s:.2}s"))
+                        .collect();
+                    println!(
+                        "{backend} run {run}: analyses of the {} earlier dry runs {}",
+                        secs.len(),
+                        secs.join(", ")
+                    );
+                }
                 println!(
                     "{backend} run {run}: analysis {:.2}s, sending {:.2}s = {:.0} notifications/s, {} sent, {:.1} µs CPU per notification (mock {mock_us:.1} µs, {ratio:.2}× as much for pushgate; {cores} cores allow {ceiling:.0}/s at that cost{unseen}), peak RSS {:.1} MiB; {} results transactions of {:.0} messages and {:.1} ms on average, {:.0}% of the sending",
                     report.analysis_secs,
@@ -432,20 +455,25 @@ async fn run_delivery(
         body: Some("World".into()),
         ..Notification::default()
     };
-    let delivery = store
-        .create_delivery(
-            &NewDelivery {
-                app_id: APP.into(),
-                notification: serde_json::to_value(&notification)?,
-                target: Target::All,
-                dry_run: false,
-                validity_secs: 86_400,
-                requested_validity_secs: 86_400,
-            },
-            Utc::now(),
-        )
-        .await?;
     let clock = Arc::new(SystemClock);
+    let to_all = |dry_run| NewDelivery {
+        app_id: APP.into(),
+        notification: serde_json::to_value(&notification).expect("a notification is JSON"),
+        target: Target::All,
+        dry_run,
+        validity_secs: 86_400,
+        requested_validity_secs: 86_400,
+    };
+    let mut earlier_analysis_secs = Vec::with_capacity(args.earlier);
+    for _ in 0..args.earlier {
+        let dry_run = store.create_delivery(&to_all(true), Utc::now()).await?;
+        let started = Instant::now();
+        Analyzer::new(store.clone(), args.analysis_batch, clock.clone())
+            .analyze(&dry_run)
+            .await?;
+        earlier_analysis_secs.push(started.elapsed().as_secs_f64());
+    }
+    let delivery = store.create_delivery(&to_all(false), Utc::now()).await?;
     let started = Instant::now();
     Analyzer::new(store.clone(), args.analysis_batch, clock.clone())
         .analyze(&delivery)
@@ -454,6 +482,7 @@ async fn run_delivery(
     if args.analysis_only {
         return Ok(RunReport {
             analysis_secs,
+            earlier_analysis_secs,
             send_secs: 0.0,
             rate: 0.0,
             sent: 0,
@@ -533,6 +562,7 @@ async fn run_delivery(
     }
     Ok(RunReport {
         analysis_secs,
+        earlier_analysis_secs,
         send_secs,
         rate: expected as f64 / send_secs,
         sent: summary.sent,
