@@ -185,12 +185,21 @@ const MESSAGES_INSERT: &str = "INSERT INTO messages (delivery_id, subscription_i
     SELECT $1, subscription_id, profile_id, token, $3, 0, $2, $2, $2 FROM analysis_batch \
     WHERE kind IS NULL ORDER BY seq";
 
+/// The message ids of one block of the profiles' index of messages (migration 0012, which
+/// has the same number): a delivery's entries go to the block of its first message id
+/// divided by this. The insert at the end of an analysis writes that block alone, which
+/// holds at most the entries of the deliveries whose first id falls in the same range; a
+/// profile's history looks up each block.
+pub(crate) const MESSAGE_ID_BLOCK: i64 = 1 << 20;
+
 /// The insert of a delivery's messages into the profiles' index of its messages (`$1` the
-/// delivery), when its analysis ends: all at once and sorted by profile, each entry goes
-/// next to the previous one. Inserted batch by batch in token order, they went to random
-/// places of it (migration 0007).
-const MESSAGE_PROFILES_INSERT: &str = "INSERT INTO message_profiles (profile_id, message_id) \
-    SELECT profile_id, id FROM messages WHERE delivery_id = $1 AND profile_id IS NOT NULL \
+/// delivery, `$2` [`MESSAGE_ID_BLOCK`]), when its analysis ends: all at once, in the
+/// delivery's block and sorted by profile, so each entry goes next to the previous one.
+/// Inserted batch by batch in token order, they went to random places of it (migration
+/// 0007).
+const MESSAGE_PROFILES_INSERT: &str = "INSERT INTO message_profiles (id_block, profile_id, \
+    message_id) SELECT (SELECT MIN(id) FROM messages WHERE delivery_id = $1) / $2, \
+    profile_id, id FROM messages WHERE delivery_id = $1 AND profile_id IS NOT NULL \
     ORDER BY profile_id, id";
 
 /// What one batch did.
@@ -383,6 +392,7 @@ impl Store {
         let finished = (state == DeliveryState::Done).then_some(millis(now));
         sqlx::query(MESSAGE_PROFILES_INSERT)
             .bind(&delivery.id)
+            .bind(MESSAGE_ID_BLOCK)
             .execute(&mut **tx)
             .await?;
         if self.dialect() == Dialect::Postgres && !delivery.dry_run {
@@ -435,6 +445,22 @@ mod tests {
                 .find(|line| line.starts_with("CREATE INDEX addresses_excluding"))
                 .expect("migration 0004 creates addresses_excluding");
             assert!(index.ends_with(&format!("{predicate};")), "{index}");
+        }
+    }
+
+    /// Migration 0012 puts the entries already there in the blocks that the insert at the
+    /// end of an analysis uses, on both backends.
+    #[test]
+    fn migration_0012_divides_first_message_ids_by_the_block() {
+        assert_eq!(MESSAGE_ID_BLOCK, 1_048_576);
+        for migration in [
+            include_str!("../migrations/sqlite/0012_message_profiles_by_block.sql"),
+            include_str!("../migrations/postgres/0012_message_profiles_by_block.sql"),
+        ] {
+            assert!(
+                migration.contains(&format!("MIN(id) / {MESSAGE_ID_BLOCK} AS id_block")),
+                "{migration}"
+            );
         }
     }
 }

@@ -7,12 +7,12 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::Store;
 use crate::error::StoreError;
 use crate::model::{
     Delivery, DeliveryState, Exclusion, ExclusionKind, Message, Page, parse_column, reason_of,
 };
 use crate::time::{from_millis, millis};
+use crate::{Dialect, Store};
 
 const MESSAGE_COLUMNS: &str = "m.id, m.delivery_id, m.subscription_id, m.profile_id, m.token, \
     m.status, m.attempts, m.next_attempt_at, m.provider_id, m.outcome_id, m.failure_type, \
@@ -360,10 +360,25 @@ impl Store {
         profile_id: &str,
         limit: i64,
     ) -> Result<ProfileHistory, StoreError> {
-        // A delivery's messages enter `message_profiles` when its analysis ends (migration
-        // 0007): those of a delivery still analysed are read from the delivery.
+        // A delivery's messages enter `message_profiles` when its analysis ends (migrations
+        // 0007 and 0012), in the block of its first message id: `blocks` goes down the
+        // blocks there are, last first, and each is looked up by (block, profile), on
+        // PostgreSQL by a lateral join so that the planner cannot choose to scan the table
+        // instead. The messages of a delivery still analysed are read from the delivery.
+        let entries = match self.dialect() {
+            Dialect::Sqlite => {
+                "blocks JOIN message_profiles mp ON mp.id_block = blocks.n AND mp.profile_id = $2"
+            }
+            Dialect::Postgres => {
+                "blocks CROSS JOIN LATERAL (SELECT message_id FROM message_profiles \
+                 WHERE id_block = blocks.n AND profile_id = $2) mp"
+            }
+        };
         let messages_sql = format!(
-            "WITH ids AS (SELECT message_id AS id FROM message_profiles WHERE profile_id = $2 \
+            "WITH RECURSIVE blocks (n) AS (SELECT MAX(id_block) FROM message_profiles \
+             UNION ALL SELECT (SELECT MAX(id_block) FROM message_profiles \
+             WHERE id_block < blocks.n) FROM blocks WHERE n IS NOT NULL), \
+             ids AS (SELECT mp.message_id AS id FROM {entries} \
              UNION ALL SELECT a.id FROM deliveries ad JOIN messages a ON a.delivery_id = ad.id \
              WHERE ad.app_id = $1 AND ad.state = 'analyzing' AND a.profile_id = $2) \
              SELECT {MESSAGE_COLUMNS} FROM ids JOIN message_log m ON m.id = ids.id \

@@ -490,7 +490,7 @@ async fn migration_0010_carries_over_a_queued_cursor_token_of_a_delivery_half_wa
     store.analyze_batch(&delivery, 1, t0()).await.unwrap();
     migrate_again(
         db,
-        10,
+        &[10],
         &[
             "ALTER TABLE deliveries DROP COLUMN analysis_queued",
             "CREATE UNIQUE INDEX messages_delivery_token ON messages (delivery_id, token)",

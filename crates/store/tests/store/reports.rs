@@ -6,7 +6,7 @@ use std::time::Duration;
 use pushgate_outcome::{FailureReason, FailureType, MessageStatus, OutcomeId};
 use pushgate_store::queue::MessageResult;
 use pushgate_store::reports::{ExclusionFilter, MessageFilter};
-use pushgate_store::{ExclusionKind, Page, Store, Target};
+use pushgate_store::{Dialect, ExclusionKind, Page, Store, Target};
 
 use crate::analysis::{analyze, analyzed, new_delivery};
 use crate::both_backends;
@@ -93,6 +93,13 @@ both_backends!(
 // Migration 0007 on a database that has messages: it needs the database itself (to undo
 // the migration), not only its store.
 both_backends!(databases: migration_0007_indexes_by_profile_the_messages_of_deliveries_already_analysed);
+
+// Deliveries whose messages lie in different blocks of message ids: the database is needed
+// to move the next message id on.
+both_backends!(
+    databases: a_profile_history_reads_every_block_of_message_ids,
+    migration_0012_puts_the_entries_there_in_the_block_of_their_delivery,
+);
 
 async fn the_delivery_summary_counts_every_fate_and_both_kinds_of_quarantine(store: Store) {
     // quarantine-rules.md, "Reports", delivery summary: targeted, excluded (by reason), sent,
@@ -391,9 +398,10 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
         .await
         .unwrap();
     store.analyze_batch(&second, 1, t0()).await.unwrap();
+    // Migration 0012 runs again after it, as it did on such a database.
     let raw = migrate_again(
         db,
-        7,
+        &[7, 12],
         &[
             "DROP TABLE message_profiles",
             "CREATE INDEX messages_profile ON messages (profile_id)",
@@ -429,5 +437,146 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
             (first.id.clone(), "a2".to_owned()),
             (first.id.clone(), "a1".to_owned()),
         ]
+    );
+}
+
+/// Two deliveries to every subscription of android-app (p-a: a1 and a2, p-b: b1): the
+/// first's message ids start at 1, in block 0 of the profiles' index; the second's at
+/// 3,000,001, in block 2. Returns a connection to the database and the two deliveries.
+async fn two_blocks(
+    db: &TestDb,
+) -> (
+    sqlx::AnyPool,
+    pushgate_store::Delivery,
+    pushgate_store::Delivery,
+) {
+    let store = db.store.clone();
+    apps(&store).await;
+    subscribe(
+        &store,
+        "android-app",
+        &[("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")],
+    )
+    .await;
+    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    // The next message id is 3,000,001: on SQLite the largest id plus one, so a message of
+    // the first delivery holds 3,000,000 while the second is analysed.
+    let bump = match store.dialect() {
+        Dialect::Sqlite => {
+            "INSERT INTO messages (id, delivery_id, token, status, next_attempt_at, \
+             created_at, updated_at) SELECT 3000000, id, 'placeholder', 'Planned', 0, 0, 0 \
+             FROM deliveries WHERE id = $1"
+        }
+        Dialect::Postgres => "SELECT $1, setval(pg_get_serial_sequence('messages', 'id'), 3000000)",
+    };
+    sqlx::query(bump)
+        .bind(&first.id)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let second = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    sqlx::query("DELETE FROM messages WHERE id = 3000000")
+        .execute(&raw)
+        .await
+        .unwrap();
+    (raw, first, second)
+}
+
+/// Each delivery's entries in the profiles' index, as (block, delivery), in key order.
+async fn blocks_of(raw: &sqlx::AnyPool) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT p.id_block, m.delivery_id FROM message_profiles p \
+         JOIN messages m ON m.id = p.message_id ORDER BY p.id_block, p.profile_id, p.message_id",
+    )
+    .fetch_all(raw)
+    .await
+    .unwrap()
+}
+
+async fn a_profile_history_reads_every_block_of_message_ids(db: &TestDb) {
+    // quarantine-rules.md, "Reports", per profile: every message, of every delivery.
+    let (raw, first, second) = two_blocks(db).await;
+    let (a, b) = (first.id.clone(), second.id.clone());
+    assert_eq!(
+        blocks_of(&raw).await,
+        [
+            (0, a.clone()),
+            (0, a.clone()),
+            (0, a.clone()),
+            (2, b.clone()),
+            (2, b.clone()),
+            (2, b.clone())
+        ],
+        "a delivery's entries go to the block of its first message id"
+    );
+    let history: Vec<(String, String)> = db
+        .store
+        .profile_history("android-app", "p-a", 100)
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| (m.delivery_id, m.token))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (b.clone(), "a2".to_owned()),
+            (b.clone(), "a1".to_owned()),
+            (a.clone(), "a2".to_owned()),
+            (a.clone(), "a1".to_owned()),
+        ]
+    );
+    let newest = db
+        .store
+        .profile_history("android-app", "p-b", 1)
+        .await
+        .unwrap()
+        .messages;
+    assert_eq!(newest.len(), 1);
+    assert_eq!(
+        (newest[0].delivery_id.as_str(), newest[0].token.as_str()),
+        (b.as_str(), "b1")
+    );
+}
+
+async fn migration_0012_puts_the_entries_there_in_the_block_of_their_delivery(db: &TestDb) {
+    let (_, first, second) = two_blocks(db).await;
+    // A database from before migration 0012: the index keyed by profile alone.
+    let raw = migrate_again(
+        db,
+        &[12],
+        &[
+            "CREATE TABLE profiles_before AS SELECT profile_id, message_id FROM message_profiles",
+            "DROP TABLE message_profiles",
+            "CREATE TABLE message_profiles (profile_id TEXT NOT NULL, message_id BIGINT NOT NULL, \
+             PRIMARY KEY (profile_id, message_id))",
+            "INSERT INTO message_profiles SELECT profile_id, message_id FROM profiles_before",
+            "DROP TABLE profiles_before",
+        ],
+    )
+    .await;
+    let (a, b) = (first.id, second.id);
+    assert_eq!(
+        blocks_of(&raw).await,
+        [
+            (0, a.clone()),
+            (0, a.clone()),
+            (0, a),
+            (2, b.clone()),
+            (2, b.clone()),
+            (2, b)
+        ]
+    );
+    assert_eq!(
+        db.store
+            .profile_history("android-app", "p-a", 100)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        4
     );
 }

@@ -66,17 +66,19 @@ pub async fn subscribe(store: &Store, app: &str, subscriptions: &[(&str, &str)])
     }
 }
 
-/// Turns `db` back into a database from before migration `version` (`undo` reverses it),
-/// then migrates it again: a migration's test on the data it meets. Returns a connection
-/// of its own to the database, for reading what the migration did.
-pub async fn migrate_again(db: &TestDb, version: i64, undo: &[&str]) -> sqlx::AnyPool {
+/// Turns `db` back into a database from before migrations `versions` (`undo` reverses
+/// them), then migrates it again: a migration's test on the data it meets. Returns a
+/// connection of its own to the database, for reading what the migrations did.
+pub async fn migrate_again(db: &TestDb, versions: &[i64], undo: &[&str]) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
-        .bind(version)
-        .execute(&raw)
-        .await
-        .unwrap();
+    for version in versions {
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+            .bind(version)
+            .execute(&raw)
+            .await
+            .unwrap();
+    }
     for sql in undo {
         sqlx::query(sql).execute(&raw).await.unwrap();
     }

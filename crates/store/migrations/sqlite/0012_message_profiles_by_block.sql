@@ -1,0 +1,23 @@
+-- The profiles' index of messages (migration 0007) in blocks: a delivery's entries go to
+-- the block of its first message id (that id divided by 1048576, 2^20), sorted by profile
+-- within it. Keyed by profile alone, each delivery to every subscriber put one entry next
+-- to each profile's earlier ones, all over the table: the insert at the end of an analysis
+-- rewrote every page of it, and took longer with each delivery. Now it writes its own
+-- block, which holds at most the deliveries whose first message id falls in the same
+-- 2^20 ids, and the earlier blocks are left alone. A profile's history looks its messages
+-- up in each block (`profile_history` in the `reports` module of pushgate-store).
+CREATE TABLE message_profiles_by_block (
+    id_block    INTEGER NOT NULL,
+    profile_id  TEXT NOT NULL,
+    message_id  INTEGER NOT NULL,
+    PRIMARY KEY (id_block, profile_id, message_id)
+) WITHOUT ROWID;
+INSERT INTO message_profiles_by_block (id_block, profile_id, message_id)
+SELECT f.id_block, mp.profile_id, mp.message_id
+FROM message_profiles mp
+JOIN messages m ON m.id = mp.message_id
+JOIN (SELECT delivery_id, MIN(id) / 1048576 AS id_block FROM messages GROUP BY delivery_id) f
+    ON f.delivery_id = m.delivery_id
+ORDER BY f.id_block, mp.profile_id, mp.message_id;
+DROP TABLE message_profiles;
+ALTER TABLE message_profiles_by_block RENAME TO message_profiles;
