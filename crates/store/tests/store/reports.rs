@@ -462,20 +462,21 @@ async fn two_blocks(
     sqlx::any::install_default_drivers();
     let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
     // The next message id is 3,000,001: on SQLite the largest id plus one, so a message of
-    // the first delivery holds 3,000,000 while the second is analysed.
-    let bump = match store.dialect() {
-        Dialect::Sqlite => {
+    // the first delivery holds 3,000,000 while the second is analysed; on PostgreSQL the
+    // identity's sequence.
+    match store.dialect() {
+        Dialect::Sqlite => sqlx::query(
             "INSERT INTO messages (id, delivery_id, token, status, next_attempt_at, \
-             created_at, updated_at) SELECT 3000000, id, 'placeholder', 'Planned', 0, 0, 0 \
-             FROM deliveries WHERE id = $1"
+             created_at, updated_at) VALUES (3000000, $1, 'placeholder', 'Planned', 0, 0, 0)",
+        )
+        .bind(&first.id),
+        Dialect::Postgres => {
+            sqlx::query("SELECT setval(pg_get_serial_sequence('messages', 'id'), 3000000)")
         }
-        Dialect::Postgres => "SELECT $1, setval(pg_get_serial_sequence('messages', 'id'), 3000000)",
-    };
-    sqlx::query(bump)
-        .bind(&first.id)
-        .execute(&raw)
-        .await
-        .unwrap();
+    }
+    .execute(&raw)
+    .await
+    .unwrap();
     let second = analyzed(&store, "android-app", Target::All, false, 1000).await;
     sqlx::query("DELETE FROM messages WHERE id = 3000000")
         .execute(&raw)
