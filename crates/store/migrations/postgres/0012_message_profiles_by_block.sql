@@ -12,13 +12,17 @@ CREATE TABLE message_profiles_by_block (
     message_id  BIGINT NOT NULL,
     PRIMARY KEY (id_block, profile_id, message_id)
 );
+-- Filled from messages, as 0007 filled the table it replaces (the messages of every
+-- delivery whose analysis has ended), not from that table: its order is the profiles', and
+-- each of its entries would look its message up at a random place of messages.
 INSERT INTO message_profiles_by_block (id_block, profile_id, message_id)
-SELECT f.id_block, mp.profile_id, mp.message_id
-FROM message_profiles mp
-JOIN messages m ON m.id = mp.message_id
+SELECT f.id_block, m.profile_id, m.id
+FROM messages m
+JOIN deliveries d ON d.id = m.delivery_id
 JOIN (SELECT delivery_id, MIN(id) / 1048576 AS id_block FROM messages GROUP BY delivery_id) f
     ON f.delivery_id = m.delivery_id
-ORDER BY f.id_block, mp.profile_id, mp.message_id;
+WHERE m.profile_id IS NOT NULL AND d.state <> 'analyzing'
+ORDER BY f.id_block, m.profile_id, m.id;
 DROP TABLE message_profiles;
 ALTER TABLE message_profiles_by_block RENAME TO message_profiles;
 ALTER INDEX message_profiles_by_block_pkey RENAME TO message_profiles_pkey;
