@@ -385,14 +385,7 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
 ) {
     let store = db.store.clone();
     // A database from before migration 0007: one delivery analysed, one half-way.
-    apps(&store).await;
-    subscribe(
-        &store,
-        "android-app",
-        &[("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")],
-    )
-    .await;
-    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    let first = analysed_to_three(&store).await;
     let second = store
         .create_delivery(&new_delivery("android-app", Target::All, false), t0())
         .await
@@ -440,6 +433,19 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
     );
 }
 
+/// The three subscriptions of android-app that the migration tests start from (p-a: a1 and
+/// a2, p-b: b1), and a delivery to them, analysed.
+async fn analysed_to_three(store: &Store) -> pushgate_store::Delivery {
+    apps(store).await;
+    subscribe(
+        store,
+        "android-app",
+        &[("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")],
+    )
+    .await;
+    analyzed(store, "android-app", Target::All, false, 1000).await
+}
+
 /// Two deliveries to every subscription of android-app (p-a: a1 and a2, p-b: b1): the
 /// first's message ids start at 1, in block 0 of the profiles' index; the second's at
 /// 3,000,001, in block 2. Returns a connection to the database and the two deliveries.
@@ -451,14 +457,7 @@ async fn two_blocks(
     pushgate_store::Delivery,
 ) {
     let store = db.store.clone();
-    apps(&store).await;
-    subscribe(
-        &store,
-        "android-app",
-        &[("p-a", "a1"), ("p-a", "a2"), ("p-b", "b1")],
-    )
-    .await;
-    let first = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    let first = analysed_to_three(&store).await;
     sqlx::any::install_default_drivers();
     let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
     // The next message id is 3,000,001: on SQLite the largest id plus one, so a message of
