@@ -414,14 +414,7 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
     );
     // The delivery half-way enters the index when its analysis ends, without a conflict.
     let second = analyze(&store, &second, 1).await;
-    let history: Vec<(String, String)> = store
-        .profile_history("android-app", "p-a", 100)
-        .await
-        .unwrap()
-        .messages
-        .into_iter()
-        .map(|m| (m.delivery_id, m.token))
-        .collect();
+    let history = history_of(&store, "p-a").await;
     assert_eq!(
         history,
         [
@@ -431,6 +424,18 @@ async fn migration_0007_indexes_by_profile_the_messages_of_deliveries_already_an
             (first.id.clone(), "a1".to_owned()),
         ]
     );
+}
+
+/// The history of an android-app profile, newest first, as (delivery, token).
+async fn history_of(store: &Store, profile: &str) -> Vec<(String, String)> {
+    store
+        .profile_history("android-app", profile, 100)
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| (m.delivery_id, m.token))
+        .collect()
 }
 
 /// The three subscriptions of android-app that the migration tests start from (p-a: a1 and
@@ -511,15 +516,7 @@ async fn a_profile_history_reads_every_block_of_message_ids(db: &TestDb) {
         ],
         "a delivery's entries go to the block of its first message id"
     );
-    let history: Vec<(String, String)> = db
-        .store
-        .profile_history("android-app", "p-a", 100)
-        .await
-        .unwrap()
-        .messages
-        .into_iter()
-        .map(|m| (m.delivery_id, m.token))
-        .collect();
+    let history = history_of(&db.store, "p-a").await;
     assert_eq!(
         history,
         [
@@ -570,13 +567,5 @@ async fn migration_0012_puts_the_entries_there_in_the_block_of_their_delivery(db
             (2, b)
         ]
     );
-    assert_eq!(
-        db.store
-            .profile_history("android-app", "p-a", 100)
-            .await
-            .unwrap()
-            .messages
-            .len(),
-        4
-    );
+    assert_eq!(history_of(&db.store, "p-a").await.len(), 4);
 }
