@@ -1,5 +1,6 @@
-//! Scheduled jobs' database side: the opt-out sweep, the cleanup's reads and writes, job
-//! runs with what they changed, and the lock that lets one node at a time run a job.
+//! Scheduled jobs' database side: the opt-out sweep, the cleanup's reads and writes (and
+//! its purge of old delivery logs), job runs with what they changed, and the lock that lets
+//! one node at a time run a job.
 
 use chrono::{DateTime, Utc};
 use pushgate_quarantine::rules::UNREGISTERED;
@@ -8,6 +9,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
 
 use crate::addresses::{ADDRESS_COLUMNS, address_from_row, lock_addresses_of, upsert_addresses};
+use crate::analysis::MESSAGE_ID_BLOCK;
 use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Statement, Value};
@@ -32,7 +34,8 @@ pub struct CleanupRelease {
 pub enum Job {
     /// Every 6 hours: disable subscriptions of unregistered tokens.
     OptoutSweep,
-    /// Daily: the 10-day and 30-day rules.
+    /// Daily: the 10-day and 30-day rules, and the purge of old delivery logs when a
+    /// retention is set.
     Cleanup,
 }
 
@@ -90,7 +93,7 @@ pub struct JobRun {
     pub finished_at: Option<DateTime<Utc>>,
     /// `running`, `ok` or `failed`.
     pub outcome: String,
-    /// How many subscriptions or addresses it changed.
+    /// How many subscriptions, addresses or purged deliveries it changed.
     pub changed: i64,
     /// A note (the error of a failed run).
     pub detail: Option<String>,
@@ -101,9 +104,9 @@ pub struct JobRun {
 pub struct JobChange {
     /// The app.
     pub app_id: String,
-    /// `subscription` or `address`.
+    /// `subscription`, `address` or `delivery`.
     pub subject: String,
-    /// The subscription id or the token.
+    /// The subscription id, the token or the delivery id.
     pub subject_key: String,
     /// What changed.
     pub change: String,
@@ -335,5 +338,141 @@ impl Store {
         }
         tx.commit().await?;
         Ok(released.len() as u64)
+    }
+
+    /// Purges the delivery log of every delivery that finished before `finished_before`:
+    /// its messages with their results and profile entries, its exclusions, its targets
+    /// and the delivery itself, recording each delivery as a change of `run_id`. Returns
+    /// how many deliveries it purged. Deliveries still analysed or sent are never touched.
+    ///
+    /// Each transaction deletes at most `chunk` messages or exclusions, so SQLite's one
+    /// write connection (which every result and registration needs) is held briefly. A
+    /// delivery's messages go from its highest id down, so that its lowest id, which names
+    /// its block of profile entries (migration 0012), stays until the last chunk: a purge
+    /// interrupted half-way is finished by the next one.
+    pub async fn purge_delivery_logs(
+        &self,
+        run_id: i64,
+        finished_before: DateTime<Utc>,
+        chunk: i64,
+    ) -> Result<u64, StoreError> {
+        let chunk = chunk.max(1);
+        let mut purged = 0;
+        loop {
+            let next = sqlx::query(
+                "SELECT id, app_id, finished_at FROM deliveries WHERE state = 'done' \
+                 AND finished_at < $1 ORDER BY finished_at, id LIMIT 1",
+            )
+            .bind(millis(finished_before))
+            .fetch_optional(self.pool())
+            .await?;
+            let Some(next) = next else {
+                return Ok(purged);
+            };
+            let delivery: String = next.try_get("id")?;
+            let app_id: String = next.try_get("app_id")?;
+            let finished_at = from_millis(next.try_get("finished_at")?);
+            let messages = self.purge_messages(&delivery, chunk).await?;
+            let exclusions = self.purge_exclusions(&delivery, chunk).await?;
+            let mut tx = self.begin_write().await?;
+            for sql in [
+                "DELETE FROM delivery_targets WHERE delivery_id = $1",
+                "DELETE FROM leases WHERE delivery_id = $1",
+                "DELETE FROM deliveries WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(&delivery).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO job_changes (run_id, app_id, subject, subject_key, change) \
+                 VALUES ($1, $2, 'delivery', $3, $4)",
+            )
+            .bind(run_id)
+            .bind(&app_id)
+            .bind(&delivery)
+            .bind(format!(
+                "delivery log purged (finished {}; messages: {messages}, exclusions: \
+                 {exclusions})",
+                finished_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            purged += 1;
+        }
+    }
+
+    /// Deletes a delivery's messages, with their results and profile entries, at most
+    /// `chunk` per transaction, from the highest id down; returns how many.
+    async fn purge_messages(&self, delivery: &str, chunk: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let Some(first) = sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MIN(id) FROM messages WHERE delivery_id = $1",
+            )
+            .bind(delivery)
+            .fetch_one(&mut *tx)
+            .await?
+            else {
+                tx.rollback().await?;
+                return Ok(deleted);
+            };
+            // The lowest id of this chunk: the `chunk`-th from the top, or the first.
+            let lowest = sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM messages WHERE delivery_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
+            )
+            .bind(delivery)
+            .bind(chunk - 1)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(first);
+            sqlx::query(
+                "DELETE FROM message_profiles WHERE id_block = $3 AND (profile_id, message_id) \
+                 IN (SELECT profile_id, id FROM messages WHERE delivery_id = $1 AND id >= $2 \
+                 AND profile_id IS NOT NULL)",
+            )
+            .bind(delivery)
+            .bind(lowest)
+            .bind(first / MESSAGE_ID_BLOCK)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM message_results WHERE id IN \
+                 (SELECT id FROM messages WHERE delivery_id = $1 AND id >= $2)",
+            )
+            .bind(delivery)
+            .bind(lowest)
+            .execute(&mut *tx)
+            .await?;
+            deleted += sqlx::query("DELETE FROM messages WHERE delivery_id = $1 AND id >= $2")
+                .bind(delivery)
+                .bind(lowest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+        }
+    }
+
+    /// Deletes a delivery's exclusions, at most `chunk` per transaction; returns how many.
+    async fn purge_exclusions(&self, delivery: &str, chunk: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let n = sqlx::query(
+                "DELETE FROM exclusions WHERE id IN \
+                 (SELECT id FROM exclusions WHERE delivery_id = $1 LIMIT $2)",
+            )
+            .bind(delivery)
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            deleted += n;
+            if n < chunk as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 }

@@ -3,11 +3,12 @@
 use pushgate_outcome::FailureReason;
 use pushgate_quarantine::AddressStatus;
 use pushgate_store::jobs::{CleanupRelease, Job};
-use pushgate_store::{Dialect, Store};
+use pushgate_store::{Dialect, Store, Target};
 
+use crate::analysis::analyzed;
 use crate::both_backends;
 use crate::subscriptions::unregistered;
-use crate::support::{apps, secs, status, subscribe, t0};
+use crate::support::{TestDb, apps, secs, status, subscribe, t0};
 
 both_backends!(
     optout_sweep_disables_subscriptions_of_unregistered_tokens_and_records_them,
@@ -15,6 +16,8 @@ both_backends!(
     one_node_at_a_time_holds_a_job_lock,
     job_runs_record_their_outcome,
 );
+
+both_backends!(databases: a_purge_deletes_every_row_of_the_deliveries_finished_before_it_in_chunks);
 
 async fn optout_sweep_disables_subscriptions_of_unregistered_tokens_and_records_them(store: Store) {
     // quarantine-rules.md, "Scheduled jobs", opt-out sweep: every token declared unregistered
@@ -222,4 +225,106 @@ async fn job_runs_record_their_outcome(store: Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Rows of each table of the delivery log that belong to `delivery`; the profile entries
+/// are counted apart, since they name messages only.
+async fn log_rows(raw: &sqlx::AnyPool, delivery: &str) -> [i64; 3] {
+    let mut counts = [0; 3];
+    for (slot, sql) in [
+        "SELECT COUNT(*) FROM deliveries WHERE id = $1",
+        "SELECT COUNT(*) FROM messages WHERE delivery_id = $1",
+        "SELECT COUNT(*) FROM exclusions WHERE delivery_id = $1",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        counts[slot] = sqlx::query_scalar(sql)
+            .bind(delivery)
+            .fetch_one(raw)
+            .await
+            .unwrap();
+    }
+    counts
+}
+
+async fn a_purge_deletes_every_row_of_the_deliveries_finished_before_it_in_chunks(db: &TestDb) {
+    let store = db.store.clone();
+    apps(&store).await;
+    subscribe(
+        &store,
+        "android-app",
+        &[
+            ("p-a", "a1"),
+            ("p-a", "a2"),
+            ("p-b", "b1"),
+            ("p-c", "c1"),
+            ("p-q", "q1"),
+        ],
+    )
+    .await;
+    store
+        .put_address(&unregistered("android-app", "q1", t0(), None), t0())
+        .await
+        .unwrap();
+    // A dry run ends with its analysis, at t0; a delivery being sent has not finished.
+    let done = analyzed(&store, "android-app", Target::All, true, 1000).await;
+    let sending = analyzed(&store, "android-app", Target::All, false, 1000).await;
+    assert_eq!(done.finished_at, Some(t0()));
+    assert_eq!(sending.finished_at, None);
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    assert_eq!(log_rows(&raw, &done.id).await, [1, 4, 1]);
+    assert_eq!(log_rows(&raw, &sending.id).await, [1, 4, 1]);
+    let profile_entries = "SELECT COUNT(*) FROM message_profiles";
+    let entries: i64 = sqlx::query_scalar(profile_entries)
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(entries, 8);
+
+    let run = store
+        .start_job_run(Job::Cleanup, "node-1", t0())
+        .await
+        .unwrap();
+    // Finished exactly at the limit: kept.
+    assert_eq!(store.purge_delivery_logs(run, t0(), 2).await.unwrap(), 0);
+    assert_eq!(log_rows(&raw, &done.id).await, [1, 4, 1]);
+    // Two messages per transaction: the four go in two.
+    let later = t0() + chrono::TimeDelta::milliseconds(1);
+    assert_eq!(store.purge_delivery_logs(run, later, 2).await.unwrap(), 1);
+    assert_eq!(log_rows(&raw, &done.id).await, [0, 0, 0]);
+    assert!(store.delivery(&done.id).await.unwrap().is_none());
+    // The delivery still being sent keeps everything, its profile entries included.
+    assert_eq!(log_rows(&raw, &sending.id).await, [1, 4, 1]);
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM message_profiles mp \
+         WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = mp.message_id)",
+    )
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    let entries: i64 = sqlx::query_scalar(profile_entries)
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!((entries, orphans), (4, 0));
+    let changes = store.job_changes(run).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (
+            changes[0].app_id.as_str(),
+            changes[0].subject.as_str(),
+            changes[0].subject_key.as_str(),
+            changes[0].change.as_str()
+        ),
+        (
+            "android-app",
+            "delivery",
+            done.id.as_str(),
+            "delivery log purged (finished 2026-03-01T09:00:00Z; messages: 4, exclusions: 1)"
+        )
+    );
+    // Nothing is left to purge.
+    assert_eq!(store.purge_delivery_logs(run, later, 2).await.unwrap(), 0);
 }
