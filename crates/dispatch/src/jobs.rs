@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::clock::{Clock, every};
 use crate::error::DispatchError;
 
-/// How often each job runs.
+/// How often each job runs, and how long the cleanup keeps delivery logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobSchedule {
@@ -25,6 +25,9 @@ pub struct JobSchedule {
     pub optout_sweep_interval_secs: u64,
     /// Seconds between cleanups (spec: daily).
     pub cleanup_interval_secs: u64,
+    /// Days a finished delivery's log (its messages, results and exclusions) is kept
+    /// before the cleanup purges it; 0 keeps every log (the spec sets no retention).
+    pub delivery_log_retention_days: u64,
 }
 
 impl Default for JobSchedule {
@@ -32,9 +35,13 @@ impl Default for JobSchedule {
         Self {
             optout_sweep_interval_secs: 6 * 3600,
             cleanup_interval_secs: 24 * 3600,
+            delivery_log_retention_days: 0,
         }
     }
 }
+
+/// The longest `delivery_log_retention_days` there can be (about 100 years).
+pub const MAX_DELIVERY_LOG_RETENTION_DAYS: u64 = 36_500;
 
 impl JobSchedule {
     /// The interval of a job.
@@ -53,7 +60,7 @@ pub struct JobReport {
     pub job: Job,
     /// The run's id in the job log.
     pub run_id: i64,
-    /// How many subscriptions or addresses it changed.
+    /// How many subscriptions, addresses or purged deliveries it changed.
     pub changed: u64,
 }
 
@@ -65,10 +72,15 @@ pub struct Jobs {
     node: String,
     clock: Arc<dyn Clock>,
     wake: Arc<tokio::sync::Notify>,
+    /// How long the cleanup keeps a finished delivery's log; `None`: for ever.
+    log_retention: Option<TimeDelta>,
 }
 
 /// Addresses the cleanup reads at a time.
 const CLEANUP_PAGE: i64 = 1000;
+
+/// Messages or exclusions the purge of a delivery log deletes per transaction.
+const PURGE_CHUNK: i64 = 10_000;
 
 impl Jobs {
     /// Jobs on `store`, recorded as run by `node`.
@@ -84,7 +96,18 @@ impl Jobs {
             node: node.into(),
             clock,
             wake: Arc::new(tokio::sync::Notify::new()),
+            log_retention: None,
         }
+    }
+
+    /// Makes the cleanup purge the log of every delivery that finished more than `days`
+    /// days before it runs; 0 keeps every log (the default).
+    pub fn with_delivery_log_retention(mut self, days: u64) -> Self {
+        self.log_retention = i64::try_from(days)
+            .ok()
+            .filter(|&days| days > 0)
+            .and_then(TimeDelta::try_days);
+        self
     }
 
     /// Makes the scheduler read the schedule and the clock again now (after a clock
@@ -149,8 +172,32 @@ impl Jobs {
     }
 
     /// The database cleanup: every address with an open error episode goes through the
-    /// quarantine's `cleanup` rule; the ones it releases are written and recorded.
+    /// quarantine's `cleanup` rule; the ones it releases are written and recorded. Then,
+    /// with a retention set, the logs of the deliveries that finished before it are purged.
     async fn cleanup(&self, run_id: i64, now: DateTime<Utc>) -> Result<u64, DispatchError> {
+        let mut changed = self.release_expired_errors(run_id, now).await?;
+        if let Some(retention) = self.log_retention {
+            let before = now
+                .checked_sub_signed(retention)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let purged = self
+                .store
+                .purge_delivery_logs(run_id, before, PURGE_CHUNK)
+                .await?;
+            if purged > 0 {
+                info!(purged, finished_before = %before, "delivery logs purged");
+            }
+            changed += purged;
+        }
+        Ok(changed)
+    }
+
+    /// The cleanup's 10-day and 30-day rules.
+    async fn release_expired_errors(
+        &self,
+        run_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DispatchError> {
         let mut changed = 0;
         let mut after: Option<(String, String)> = None;
         loop {

@@ -108,7 +108,8 @@ impl Pushgate {
             config.quarantine.clone(),
             node.clone(),
             clock.clone(),
-        );
+        )
+        .with_delivery_log_retention(config.jobs.delivery_log_retention_days);
         Ok(Self {
             config: Arc::new(config),
             store,

@@ -20,6 +20,7 @@ use crate::support::*;
 both_backends!(
     the_optout_sweep_disables_unregistered_tokens_and_the_next_delivery_excludes_them,
     the_cleanup_releases_what_the_10_day_rule_says_and_records_it,
+    the_cleanup_purges_the_logs_of_deliveries_finished_before_the_retention,
     the_scheduler_runs_each_job_once_per_interval,
     a_job_held_by_another_node_is_not_run,
 );
@@ -145,6 +146,52 @@ async fn the_cleanup_releases_what_the_10_day_rule_says_and_records_it(db: TestD
         changes[0].change,
         "With errors -> Valid: last error over 10 days old"
     );
+}
+
+async fn the_cleanup_purges_the_logs_of_deliveries_finished_before_the_retention(db: TestDatabase) {
+    // jobs.delivery_log_retention_days: the spec sets no retention, so none by default.
+    let world = World::new(db).await;
+    world.subscribe(IOS, &apns_tokens("aa", 3)).await;
+    let old = world.send_to_all(IOS, 3600, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let recent = world.send_to_all(IOS, 3600, Duration::from_secs(30)).await;
+    let (Some(old_end), Some(recent_end)) = (old.finished_at, recent.finished_at) else {
+        panic!("both deliveries are done");
+    };
+    assert!(old_end < recent_end);
+    // 30 days after the recent one finished: the old one finished more than 30 days ago.
+    let clock = TestClock::new();
+    clock.advance(recent_end + TimeDelta::days(30) - Utc::now());
+    let jobs = |retention| {
+        Jobs::new(
+            world.store().clone(),
+            QuarantinePolicy::default(),
+            "node-a",
+            clock.clone(),
+        )
+        .with_delivery_log_retention(retention)
+    };
+
+    let kept = jobs(0).run(Job::Cleanup).await.unwrap().unwrap();
+    assert_eq!(kept.changed, 0);
+    assert!(world.store().delivery(&old.id).await.unwrap().is_some());
+
+    let purged = jobs(30).run(Job::Cleanup).await.unwrap().unwrap();
+    assert_eq!(purged.changed, 1);
+    assert!(world.store().delivery(&old.id).await.unwrap().is_none());
+    let changes = world.store().job_changes(purged.run_id).await.unwrap();
+    let subjects: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.subject.as_str(), c.subject_key.as_str()))
+        .collect();
+    assert_eq!(subjects, vec![("delivery", old.id.as_str())]);
+    assert!(
+        changes[0].change.ends_with("messages: 3, exclusions: 0)"),
+        "{}",
+        changes[0].change
+    );
+    let summary = world.store().summary(&recent).await.unwrap();
+    assert_eq!((summary.sent, summary.targeted), (3, 3));
 }
 
 async fn the_scheduler_runs_each_job_once_per_interval(db: TestDatabase) {

@@ -41,7 +41,8 @@ pub async fn run(config: Config, command: JobsCommand, out: &mut impl Write) -> 
         config.quarantine.clone(),
         config.node_name(),
         std::sync::Arc::new(pushgate_dispatch::clock::SystemClock),
-    );
+    )
+    .with_delivery_log_retention(config.jobs.delivery_log_retention_days);
     let report = jobs.run(job).await;
     store.close().await;
     match report? {

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use pushgate_dispatch::jobs::MAX_DELIVERY_LOG_RETENTION_DAYS;
 use pushgate_store::Platform;
 use serde::Deserialize;
 
@@ -111,6 +112,13 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
             file,
             "pipeline.lease_secs",
             "must be at most 86400",
+        ));
+    }
+    if config.jobs.delivery_log_retention_days > MAX_DELIVERY_LOG_RETENTION_DAYS {
+        return Err(ConfigError::key(
+            file,
+            "jobs.delivery_log_retention_days",
+            format!("must be at most {MAX_DELIVERY_LOG_RETENTION_DAYS} (0 keeps every log)"),
         ));
     }
 

@@ -82,6 +82,21 @@ fn the_queue_upkeep_interval_is_at_least_a_millisecond() {
 }
 
 #[test]
+fn the_delivery_log_retention_is_off_by_default_and_bounded() {
+    assert_eq!(loaded("").jobs.delivery_log_retention_days, 0);
+    let config = loaded("[jobs]\ndelivery_log_retention_days = 180\n");
+    assert_eq!(config.jobs.delivery_log_retention_days, 180);
+    let (error, _) = failure("[jobs]\ndelivery_log_retention_days = 36501\n", &[]);
+    let line = error.to_string();
+    assert!(
+        line.contains(
+            "jobs.delivery_log_retention_days: must be at most 36500 (0 keeps every log)"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let error = load_with_env(Path::new("/nonexistent/pushgate.toml"), env(&[])).unwrap_err();
     assert!(
