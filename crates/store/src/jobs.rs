@@ -402,55 +402,77 @@ impl Store {
     }
 
     /// Deletes a delivery's messages, with their results and profile entries, at most
-    /// `chunk` per transaction, from the highest id down; returns how many.
+    /// `chunk` per transaction, from the highest id down; returns how many. Every statement
+    /// reads the chunk's id range by index, so its cost does not grow with the tables, and
+    /// each chunk starts below the last one: on PostgreSQL the index still holds the rows
+    /// deleted until a vacuum, and a read from the top would pass them all again.
     async fn purge_messages(&self, delivery: &str, chunk: i64) -> Result<u64, StoreError> {
         let mut deleted = 0;
+        let mut below: Option<i64> = None;
         loop {
             let mut tx = self.begin_write().await?;
-            let Some(first) = sqlx::query_scalar::<_, Option<i64>>(
+            let first = sqlx::query_scalar::<_, Option<i64>>(
                 "SELECT MIN(id) FROM messages WHERE delivery_id = $1",
             )
             .bind(delivery)
             .fetch_one(&mut *tx)
-            .await?
-            else {
+            .await?;
+            let highest = match below {
+                Some(lowest_before) => Some(lowest_before - 1),
+                None => {
+                    sqlx::query_scalar::<_, Option<i64>>(
+                        "SELECT MAX(id) FROM messages WHERE delivery_id = $1",
+                    )
+                    .bind(delivery)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            };
+            let (Some(first), Some(highest)) = (first, highest) else {
                 tx.rollback().await?;
                 return Ok(deleted);
             };
-            // The lowest id of this chunk: the `chunk`-th from the top, or the first.
+            // The lowest id of this chunk: the `chunk`-th from its top, or the first.
             let lowest = sqlx::query_scalar::<_, i64>(
-                "SELECT id FROM messages WHERE delivery_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
+                "SELECT id FROM messages WHERE delivery_id = $1 AND id <= $2 \
+                 ORDER BY id DESC LIMIT 1 OFFSET $3",
             )
             .bind(delivery)
+            .bind(highest)
             .bind(chunk - 1)
             .fetch_optional(&mut *tx)
             .await?
             .unwrap_or(first);
-            sqlx::query(
-                "DELETE FROM message_profiles WHERE id_block = $3 AND (profile_id, message_id) \
-                 IN (SELECT profile_id, id FROM messages WHERE delivery_id = $1 AND id >= $2 \
-                 AND profile_id IS NOT NULL)",
-            )
-            .bind(delivery)
-            .bind(lowest)
-            .bind(first / MESSAGE_ID_BLOCK)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM message_results WHERE id IN \
-                 (SELECT id FROM messages WHERE delivery_id = $1 AND id >= $2)",
-            )
-            .bind(delivery)
-            .bind(lowest)
-            .execute(&mut *tx)
-            .await?;
-            deleted += sqlx::query("DELETE FROM messages WHERE delivery_id = $1 AND id >= $2")
+            sqlx::query(purge_profile_entries(self.dialect()))
                 .bind(delivery)
                 .bind(lowest)
+                .bind(highest)
+                .bind(first / MESSAGE_ID_BLOCK)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
+            sqlx::query(
+                "DELETE FROM message_results WHERE id BETWEEN $2 AND $3 AND delivery_id = $1",
+            )
+            .bind(delivery)
+            .bind(lowest)
+            .bind(highest)
+            .execute(&mut *tx)
+            .await?;
+            let n =
+                sqlx::query("DELETE FROM messages WHERE delivery_id = $1 AND id BETWEEN $2 AND $3")
+                    .bind(delivery)
+                    .bind(lowest)
+                    .bind(highest)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             tx.commit().await?;
+            if n == 0 {
+                // Nothing was left at or below `highest`: the delivery has no messages.
+                return Ok(deleted);
+            }
+            deleted += n;
+            below = Some(lowest);
         }
     }
 
@@ -473,6 +495,28 @@ impl Store {
             if n < chunk as u64 {
                 return Ok(deleted);
             }
+        }
+    }
+}
+
+/// The delete of the profile entries of a delivery's messages with ids from `$2` to `$3`
+/// (`$1` the delivery, `$4` its block, migration 0012), each found by its key. SQLite seeks
+/// each row of the `IN` list in the key. PostgreSQL, given the same text, hashes the whole
+/// table (or the whole block) for every chunk; a lateral lookup with a `LIMIT`, which it
+/// cannot flatten into a join, finds each entry by its key, and the delete takes them by
+/// their row addresses.
+fn purge_profile_entries(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "DELETE FROM message_profiles WHERE id_block = $4 AND (profile_id, message_id) IN \
+             (SELECT profile_id, id FROM messages WHERE delivery_id = $1 AND id BETWEEN $2 AND $3 \
+             AND profile_id IS NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "DELETE FROM message_profiles WHERE ctid = ANY (ARRAY(SELECT e.ctid FROM messages m \
+             CROSS JOIN LATERAL (SELECT ctid FROM message_profiles WHERE id_block = $4 \
+             AND profile_id = m.profile_id AND message_id = m.id LIMIT 1) e \
+             WHERE m.delivery_id = $1 AND m.id BETWEEN $2 AND $3))"
         }
     }
 }
