@@ -38,7 +38,8 @@
 //! analysis writes exclusions too, as it does for an app with dead tokens. `--earlier K`
 //! analyses K dry runs to every subscription first (their times are printed, not in the
 //! medians), so that the timed delivery meets the messages of earlier ones, as an app's
-//! deliveries do.
+//! deliveries do. `--purge` then runs the cleanup of a node two days later with a delivery
+//! log retention of one day, which purges every done delivery, and prints its seconds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,7 +53,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use pushgate_apns::{ApnsAuth, ApnsClient, ApnsSettings, Endpoint};
 use pushgate_dispatch::analysis::Analyzer;
 use pushgate_dispatch::clock::SystemClock;
-use pushgate_dispatch::jobs::checkpoint_wal;
+use pushgate_dispatch::jobs::{Jobs, checkpoint_wal};
 use pushgate_dispatch::notification::Notification;
 use pushgate_dispatch::pipeline::{Pipeline, PipelineConfig};
 use pushgate_dispatch::providers::ApnsSender;
@@ -134,6 +135,11 @@ struct Args {
     /// an app's deliveries do, each after the one before.
     #[arg(long, default_value_t = 0)]
     earlier: usize,
+    /// After the delivery, run the cleanup with a delivery log retention that every done
+    /// delivery has passed (the timed one once sent, and the `--earlier` dry runs), and
+    /// report how long its purge took.
+    #[arg(long)]
+    purge: bool,
     /// SQLite's write connection's page cache, in MiB (default: the server's).
     #[arg(long, default_value_t = pushgate_store::WRITER_PAGE_CACHE_KIB / 1024)]
     sqlite_write_cache_mib: u32,
@@ -164,6 +170,11 @@ struct RunReport {
     /// their seconds in all.
     result_writes: u64,
     result_write_secs: f64,
+    /// With `--purge`: the deliveries the cleanup purged, and its seconds.
+    #[serde(default)]
+    purged: u64,
+    #[serde(default)]
+    purge_secs: f64,
 }
 
 impl RunReport {
@@ -289,6 +300,9 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 }
                 command.args(["--excluded", &args.excluded.to_string()]);
                 command.args(["--earlier", &args.earlier.to_string()]);
+                if args.purge {
+                    command.arg("--purge");
+                }
                 // The mock is idle but for the sending, so its CPU time over the whole run is
                 // that of the sending.
                 let mock_before = bench::cpu_secs(&mock_pid)?;
@@ -300,6 +314,12 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                 };
                 let ceiling = cpu_bound(cores, report.send_cpu_us + mock_us);
                 let ratio = cpu_over_mock(report.send_cpu_us, mock_us);
+                if args.purge {
+                    println!(
+                        "{backend} run {run}: the cleanup purged {} delivery logs in {:.2}s",
+                        report.purged, report.purge_secs
+                    );
+                }
                 if !report.earlier_analysis_secs.is_empty() {
                     let secs: Vec<String> = report
                         .earlier_analysis_secs
@@ -392,18 +412,46 @@ fn child(args: &Args, dir: &Path) -> anyhow::Result<()> {
         prometheus.clone(),
         cancel.clone(),
     ));
-    let report = runtime.block_on(run_delivery(args, dir, &prometheus));
+    let report = runtime.block_on(async {
+        let (db, mut report) = run_delivery(args, dir, &prometheus).await?;
+        if args.purge {
+            (report.purged, report.purge_secs) = purge(&db.store).await?;
+        }
+        anyhow::Ok(report)
+    });
     cancel.cancel();
     let report = report?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 
+/// The cleanup of a node two days later with a retention of one day: it purges every done
+/// delivery. Returns how many it purged and its seconds.
+async fn purge(store: &pushgate_store::Store) -> anyhow::Result<(u64, f64)> {
+    struct Later(chrono::DateTime<Utc>);
+    impl pushgate_dispatch::clock::Clock for Later {
+        fn now(&self) -> chrono::DateTime<Utc> {
+            self.0
+        }
+    }
+    let later = Arc::new(Later(Utc::now() + chrono::TimeDelta::days(2)));
+    let jobs = Jobs::new(store.clone(), QuarantinePolicy::default(), "bench", later)
+        .with_delivery_log_retention(1);
+    let started = Instant::now();
+    let report = jobs
+        .run(Job::Cleanup)
+        .await?
+        .context("the cleanup is not locked")?;
+    Ok((report.changed, started.elapsed().as_secs_f64()))
+}
+
+/// Runs one delivery; returns the store (kept open, as the database it is on) and the
+/// report.
 async fn run_delivery(
     args: &Args,
     dir: &Path,
     prometheus: &PrometheusHandle,
-) -> anyhow::Result<RunReport> {
+) -> anyhow::Result<(TestDatabase, RunReport)> {
     let fx = Fixtures::read(dir)?;
     let options = StoreOptions {
         sqlite_write_cache_kib: args.sqlite_write_cache_mib * 1024,
@@ -480,7 +528,7 @@ async fn run_delivery(
         .await?;
     let analysis_secs = started.elapsed().as_secs_f64();
     if args.analysis_only {
-        return Ok(RunReport {
+        let report = RunReport {
             analysis_secs,
             earlier_analysis_secs,
             send_secs: 0.0,
@@ -490,7 +538,10 @@ async fn run_delivery(
             send_cpu_us: 0.0,
             result_writes: 0,
             result_write_secs: 0.0,
-        });
+            purged: 0,
+            purge_secs: 0.0,
+        };
+        return Ok((db, report));
     }
 
     let url = args.apns_url.as_deref().context("--apns-url")?;
@@ -560,7 +611,7 @@ async fn run_delivery(
             summary.sent
         );
     }
-    Ok(RunReport {
+    let report = RunReport {
         analysis_secs,
         earlier_analysis_secs,
         send_secs,
@@ -570,7 +621,10 @@ async fn run_delivery(
         send_cpu_us,
         result_writes: rendered_value(&rendered, "pushgate_result_write_seconds_count")? as u64,
         result_write_secs: rendered_value(&rendered, "pushgate_result_write_seconds_sum")?,
-    })
+        purged: 0,
+        purge_secs: 0.0,
+    };
+    Ok((db, report))
 }
 
 /// Quarantines the tokens of the first `--excluded` of each 100 subscriptions and runs the
