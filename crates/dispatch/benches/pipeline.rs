@@ -237,6 +237,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             Vec::new(),
         );
         let mut over_mock = Vec::new();
+        let mut purge = Vec::new();
         // h2load runs alternate with the deliveries, one before each of the first
         // `--h2load-runs`, so that both see the machine of the same minutes; each delivery
         // is also compared with the last h2load run before it.
@@ -346,6 +347,7 @@ fn parent(args: &Args) -> anyhow::Result<()> {
                     100.0 * report.write_busy(),
                 );
                 busy.push(report.write_busy());
+                purge.push(report.purge_secs);
                 over_mock.push(ratio);
                 cpu.push(report.send_cpu_us);
                 mock_cpu.push(mock_us);
@@ -367,18 +369,31 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             .collect();
         let ceiling = bench::median(&bounds).unwrap_or(0.0);
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({:.1}% of h2load {reference:.0} req/s; run by run over the last h2load run before it {:.1}%); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({:.1}% of h2load); peak RSS {:.1} MiB; results transactions {:.0}% of the sending",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({}); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({}); peak RSS {:.1} MiB; results transactions {:.0}% of the sending{}",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
-            100.0 * rate / reference.max(1.0),
-            100.0 * bench::median(&paired).unwrap_or(0.0),
+            match reference > 0.0 {
+                true => format!(
+                    "{:.1}% of h2load {reference:.0} req/s; run by run over the last h2load run before it {:.1}%",
+                    100.0 * rate / reference,
+                    100.0 * bench::median(&paired).unwrap_or(0.0),
+                ),
+                false => "h2load not run".to_owned(),
+            },
             bench::median(&cpu).unwrap_or(0.0),
             bench::median(&mock_cpu).unwrap_or(0.0),
             bench::median(&mock_per_h2load_request).unwrap_or(0.0),
             bench::median(&over_mock).unwrap_or(0.0),
-            100.0 * ceiling / reference.max(1.0),
+            match reference > 0.0 {
+                true => format!("{:.1}% of h2load", 100.0 * ceiling / reference),
+                false => "h2load not run".to_owned(),
+            },
             bench::median(&rss).unwrap_or(0.0),
             100.0 * bench::median(&busy).unwrap_or(0.0),
+            match bench::median(&purge) {
+                Some(secs) if args.purge => format!("; the purge {secs:.2}s"),
+                _ => String::new(),
+            },
         );
     }
     Ok(())
