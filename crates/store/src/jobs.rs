@@ -401,53 +401,39 @@ impl Store {
         }
     }
 
-    /// Deletes a delivery's messages, with their results and profile entries, at most
-    /// `chunk` per transaction, from the highest id down; returns how many. Every statement
-    /// reads the chunk's id range by index, so its cost does not grow with the tables, and
-    /// each chunk starts below the last one: on PostgreSQL the index still holds the rows
-    /// deleted until a vacuum, and a read from the top would pass them all again.
+    /// Deletes a delivery's messages, with their results and profile entries, in windows
+    /// of `chunk` ids from its highest id down, one transaction each; returns how many.
+    /// Each statement reads its window by index, so its cost does not grow with the
+    /// tables, and no window is read twice (on PostgreSQL the deleted rows stay in the
+    /// indexes until a vacuum).
     async fn purge_messages(&self, delivery: &str, chunk: i64) -> Result<u64, StoreError> {
+        // Both ends through the index by (delivery, id), each by a query of its own: SQLite
+        // reads a lone MIN or MAX off the index's end, but both at once from every entry.
+        let mut ends = [None; 2];
+        for (end, sql) in ends.iter_mut().zip([
+            "SELECT MIN(id) FROM messages WHERE delivery_id = $1",
+            "SELECT MAX(id) FROM messages WHERE delivery_id = $1",
+        ]) {
+            *end = sqlx::query_scalar::<_, Option<i64>>(sql)
+                .bind(delivery)
+                .fetch_one(self.pool())
+                .await?;
+        }
+        let [Some(first), Some(mut highest)] = ends else {
+            return Ok(0);
+        };
+        // The block of the delivery's profile entries (migration 0012): its first id, which
+        // stays until the last window.
+        let block = first / MESSAGE_ID_BLOCK;
         let mut deleted = 0;
-        let mut below: Option<i64> = None;
-        loop {
+        while highest >= first {
+            let lowest = highest.saturating_sub(chunk - 1).max(first);
             let mut tx = self.begin_write().await?;
-            let first = sqlx::query_scalar::<_, Option<i64>>(
-                "SELECT MIN(id) FROM messages WHERE delivery_id = $1",
-            )
-            .bind(delivery)
-            .fetch_one(&mut *tx)
-            .await?;
-            let highest = match below {
-                Some(lowest_before) => Some(lowest_before - 1),
-                None => {
-                    sqlx::query_scalar::<_, Option<i64>>(
-                        "SELECT MAX(id) FROM messages WHERE delivery_id = $1",
-                    )
-                    .bind(delivery)
-                    .fetch_one(&mut *tx)
-                    .await?
-                }
-            };
-            let (Some(first), Some(highest)) = (first, highest) else {
-                tx.rollback().await?;
-                return Ok(deleted);
-            };
-            // The lowest id of this chunk: the `chunk`-th from its top, or the first.
-            let lowest = sqlx::query_scalar::<_, i64>(
-                "SELECT id FROM messages WHERE delivery_id = $1 AND id <= $2 \
-                 ORDER BY id DESC LIMIT 1 OFFSET $3",
-            )
-            .bind(delivery)
-            .bind(highest)
-            .bind(chunk - 1)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(first);
             sqlx::query(purge_profile_entries(self.dialect()))
                 .bind(delivery)
                 .bind(lowest)
                 .bind(highest)
-                .bind(first / MESSAGE_ID_BLOCK)
+                .bind(block)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
@@ -458,7 +444,7 @@ impl Store {
             .bind(highest)
             .execute(&mut *tx)
             .await?;
-            let n =
+            deleted +=
                 sqlx::query("DELETE FROM messages WHERE delivery_id = $1 AND id BETWEEN $2 AND $3")
                     .bind(delivery)
                     .bind(lowest)
@@ -467,35 +453,47 @@ impl Store {
                     .await?
                     .rows_affected();
             tx.commit().await?;
-            if n == 0 {
-                // Nothing was left at or below `highest`: the delivery has no messages.
-                return Ok(deleted);
-            }
-            deleted += n;
-            below = Some(lowest);
+            highest = lowest - 1;
         }
+        Ok(deleted)
     }
 
-    /// Deletes a delivery's exclusions, at most `chunk` per transaction; returns how many.
+    /// Deletes a delivery's exclusions in windows of `chunk` ids, one transaction each;
+    /// returns how many.
     async fn purge_exclusions(&self, delivery: &str, chunk: i64) -> Result<u64, StoreError> {
+        // `id + 0`: read from the delivery's own entries. An index of exclusions by
+        // (delivery, id) there is none, and a plain MIN or MAX would walk the table's key
+        // from its end, past every later delivery's exclusions.
+        let ends = sqlx::query(
+            "SELECT MIN(id + 0) AS first, MAX(id + 0) AS last FROM exclusions \
+             WHERE delivery_id = $1",
+        )
+        .bind(delivery)
+        .fetch_one(self.pool())
+        .await?;
+        let (Some(mut lowest), Some(last)) = (
+            ends.try_get::<Option<i64>, _>("first")?,
+            ends.try_get::<Option<i64>, _>("last")?,
+        ) else {
+            return Ok(0);
+        };
         let mut deleted = 0;
-        loop {
+        while lowest <= last {
+            let highest = lowest.saturating_add(chunk - 1).min(last);
             let mut tx = self.begin_write().await?;
-            let n = sqlx::query(
-                "DELETE FROM exclusions WHERE id IN \
-                 (SELECT id FROM exclusions WHERE delivery_id = $1 LIMIT $2)",
+            deleted += sqlx::query(
+                "DELETE FROM exclusions WHERE delivery_id = $1 AND id BETWEEN $2 AND $3",
             )
             .bind(delivery)
-            .bind(chunk)
+            .bind(lowest)
+            .bind(highest)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             tx.commit().await?;
-            deleted += n;
-            if n < chunk as u64 {
-                return Ok(deleted);
-            }
+            lowest = highest + 1;
         }
+        Ok(deleted)
     }
 }
 
