@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::model::Address;
 use crate::sql::{Statement, Value};
 use crate::time::{from_millis, millis};
+use crate::writer::WriteTx;
 use crate::{Dialect, Store};
 
 /// An address the cleanup releases: as it read it, as it is to be written, and the change
@@ -436,22 +437,9 @@ impl Store {
                 .bind(block)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "DELETE FROM message_results WHERE id BETWEEN $2 AND $3 AND delivery_id = $1",
-            )
-            .bind(delivery)
-            .bind(lowest)
-            .bind(highest)
-            .execute(&mut *tx)
-            .await?;
-            deleted +=
-                sqlx::query("DELETE FROM messages WHERE delivery_id = $1 AND id BETWEEN $2 AND $3")
-                    .bind(delivery)
-                    .bind(lowest)
-                    .bind(highest)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            let window = (delivery, lowest, highest);
+            delete_window(&mut tx, "message_results", window).await?;
+            deleted += delete_window(&mut tx, "messages", window).await?;
             tx.commit().await?;
             highest = lowest - 1;
         }
@@ -481,20 +469,30 @@ impl Store {
         while lowest <= last {
             let highest = lowest.saturating_add(chunk - 1).min(last);
             let mut tx = self.begin_write().await?;
-            deleted += sqlx::query(
-                "DELETE FROM exclusions WHERE delivery_id = $1 AND id BETWEEN $2 AND $3",
-            )
-            .bind(delivery)
-            .bind(lowest)
-            .bind(highest)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            deleted += delete_window(&mut tx, "exclusions", (delivery, lowest, highest)).await?;
             tx.commit().await?;
             lowest = highest + 1;
         }
         Ok(deleted)
     }
+}
+
+/// Deletes the rows of `table` (`messages`, `message_results` or `exclusions`, each with
+/// an id and a delivery id) of a purge's window: `(delivery, lowest id, highest id)`; returns
+/// how many.
+async fn delete_window(
+    tx: &mut WriteTx,
+    table: &'static str,
+    (delivery, lowest, highest): (&str, i64, i64),
+) -> Result<u64, StoreError> {
+    let sql = format!("DELETE FROM {table} WHERE id BETWEEN $2 AND $3 AND delivery_id = $1");
+    Ok(sqlx::query(&sql)
+        .bind(delivery)
+        .bind(lowest)
+        .bind(highest)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 /// The delete of the profile entries of a delivery's messages with ids from `$2` to `$3`
