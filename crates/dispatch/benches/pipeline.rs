@@ -171,9 +171,7 @@ struct RunReport {
     result_writes: u64,
     result_write_secs: f64,
     /// With `--purge`: the deliveries the cleanup purged, and its seconds.
-    #[serde(default)]
     purged: u64,
-    #[serde(default)]
     purge_secs: f64,
 }
 
