@@ -7,6 +7,7 @@ mod access;
 mod bad_input;
 mod commands;
 mod flow;
+mod jobs;
 mod never_5xx;
 mod operations;
 mod shutdown;
