@@ -24,7 +24,8 @@ pub enum JobName {
     /// Disable the subscriptions of tokens quarantined as unregistered (every 6 h in
     /// `serve`).
     OptoutSweep,
-    /// The daily cleanup: the 10-day error reset and the 30-day Mailbox-full release.
+    /// The daily cleanup: the 10-day error reset, the 30-day Mailbox-full release and,
+    /// with `jobs.delivery_log_retention_days` set, the purge of old delivery logs.
     Cleanup,
 }
 
