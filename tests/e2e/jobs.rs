@@ -1,11 +1,12 @@
-//! The scheduled jobs through the binary: the delivery log retention reaches the daily
-//! cleanup both in `pushgate jobs run cleanup` and in the scheduler of `pushgate serve`.
+//! The scheduled jobs through the binary, on SQLite and on PostgreSQL: the delivery log
+//! retention reaches the daily cleanup both in `pushgate jobs run cleanup` and in the
+//! scheduler of `pushgate serve`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{World, command, ios_token};
+use crate::support::{Backend, World, command, ios_token};
 
 /// The key that sets the retention, as an environment override.
 const RETENTION: &str = "PUSHGATE_JOBS__DELIVERY_LOG_RETENTION_DAYS";
@@ -35,14 +36,20 @@ async fn send(world: &World, prefix: &str) -> String {
         .to_owned()
 }
 
+/// A connection of the test's own to the database (both backends take `$1`).
+async fn database(world: &World) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&world.db.url)
+        .await
+        .expect("the database opens")
+}
+
 /// Moves the delivery's finish two days back, as if it had been sent then.
 async fn age(world: &World, delivery: &str) {
-    let pool = sqlx::SqlitePool::connect(&world.db.url)
-        .await
-        .expect("the SQLite file opens");
+    let pool = database(world).await;
     let aged =
-        sqlx::query("UPDATE deliveries SET finished_at = finished_at - 2 * 86400000 WHERE id = ?")
-            .bind(delivery)
+        sqlx::query("UPDATE deliveries SET finished_at = finished_at - 2 * 86400000 WHERE id = $1")
+            .bind(delivery.to_owned())
             .execute(&pool)
             .await
             .expect("the delivery is aged");
@@ -52,13 +59,11 @@ async fn age(world: &World, delivery: &str) {
 
 /// Rows of `table` that belong to the delivery.
 async fn rows(world: &World, table: &str, delivery: &str) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&world.db.url)
-        .await
-        .expect("the SQLite file opens");
+    let pool = database(world).await;
     let count: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM {table} WHERE delivery_id = ?"
+        "SELECT COUNT(*) FROM {table} WHERE delivery_id = $1"
     ))
-    .bind(delivery)
+    .bind(delivery.to_owned())
     .fetch_one(&pool)
     .await
     .expect("a count");
@@ -91,14 +96,37 @@ fn cleanup(world: &World, env: &[(&str, &str)]) -> (i64, u64) {
 }
 
 #[tokio::test]
-async fn the_log_retention_reaches_the_cleanup_of_jobs_run_and_of_serve() {
-    let world = World::new().await;
+async fn the_log_retention_reaches_the_cleanup_of_jobs_run_and_of_serve_on_sqlite() {
+    log_retention(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_log_retention_reaches_the_cleanup_of_jobs_run_and_of_serve_on_postgres() {
+    log_retention(Backend::Postgres).await;
+}
+
+async fn log_retention(backend: Backend) {
+    let Some(world) = World::with(backend, "").await else {
+        eprintln!("skipped: PostgreSQL is unreachable");
+        return;
+    };
+    // A delivery's rows in each table of its log. SQLite appends first attempts' results
+    // to `message_results`; PostgreSQL writes them over the message's row.
+    let results = match backend {
+        Backend::Sqlite => 2,
+        Backend::Postgres => 0,
+    };
+    let log = [
+        ("messages", 2),
+        ("message_results", results),
+        ("exclusions", 1),
+    ];
     let migrate = world.cli(&["migrate"]).await;
     assert!(migrate.status.success(), "{migrate:?}");
     let old = send(&world, "c1").await;
     let recent = send(&world, "c2").await;
     age(&world, &old).await;
-    for (table, n) in [("messages", 2), ("message_results", 2), ("exclusions", 1)] {
+    for (table, n) in log {
         assert_eq!(rows(&world, table, &old).await, n, "{table}");
     }
 
@@ -112,11 +140,11 @@ async fn the_log_retention_reaches_the_cleanup_of_jobs_run_and_of_serve() {
     let (run, changed) = cleanup(&world, &[(RETENTION, "1")]);
     assert_eq!(changed, 1);
     assert!(world.store().delivery(&old).await.unwrap().is_none());
-    for table in ["messages", "message_results", "exclusions"] {
+    for (table, _) in log {
         assert_eq!(rows(&world, table, &old).await, 0, "{table}");
     }
     assert!(world.store().delivery(&recent).await.unwrap().is_some());
-    for (table, n) in [("messages", 2), ("message_results", 2), ("exclusions", 1)] {
+    for (table, n) in log {
         assert_eq!(rows(&world, table, &recent).await, n, "{table}");
     }
     let changes = world.store().job_changes(run).await.unwrap();
@@ -140,7 +168,7 @@ async fn the_log_retention_reaches_the_cleanup_of_jobs_run_and_of_serve() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for table in ["messages", "message_results", "exclusions"] {
+    for (table, _) in log {
         assert_eq!(rows(&world, table, &recent).await, 0, "{table}");
     }
     let status = server.terminate(Duration::from_secs(20));
