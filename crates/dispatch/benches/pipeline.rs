@@ -366,26 +366,35 @@ fn parent(args: &Args) -> anyhow::Result<()> {
             .map(|(pushgate, mock)| cpu_bound(cores, pushgate + mock))
             .collect();
         let ceiling = bench::median(&bounds).unwrap_or(0.0);
+        // A rate as a share of the median h2load rate, or why there is none.
+        let of_h2load = |value: f64| {
+            if reference > 0.0 {
+                format!("{:.1}% of h2load", 100.0 * value / reference)
+            } else {
+                "h2load not run".to_owned()
+            }
+        };
         println!(
-            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({}); {:.1} µs CPU per notification, mock {:.1} µs (under h2load {:.1} µs per request), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({}); peak RSS {:.1} MiB; results transactions {:.0}% of the sending{}",
+            "{backend} median (n={}): analysis {:.2}s; {rate:.0} notifications/s end to end ({}); {:.1} µs CPU per notification, mock {:.1} µs ({}), pushgate's {:.2}× the mock's; CPU bound{unseen} {ceiling:.0}/s ({}); peak RSS {:.1} MiB; results transactions {:.0}% of the sending{}",
             args.n,
             bench::median(&analysis).unwrap_or(0.0),
-            match reference > 0.0 {
-                true => format!(
-                    "{:.1}% of h2load {reference:.0} req/s; run by run over the last h2load run before it {:.1}%",
-                    100.0 * rate / reference,
+            if reference > 0.0 {
+                format!(
+                    "{} {reference:.0} req/s; run by run over the last h2load run before it {:.1}%",
+                    of_h2load(rate),
                     100.0 * bench::median(&paired).unwrap_or(0.0),
-                ),
-                false => "h2load not run".to_owned(),
+                )
+            } else {
+                of_h2load(rate)
             },
             bench::median(&cpu).unwrap_or(0.0),
             bench::median(&mock_cpu).unwrap_or(0.0),
-            bench::median(&mock_per_h2load_request).unwrap_or(0.0),
+            bench::median(&mock_per_h2load_request).map_or_else(
+                || "h2load not run".to_owned(),
+                |us| format!("under h2load {us:.1} µs per request"),
+            ),
             bench::median(&over_mock).unwrap_or(0.0),
-            match reference > 0.0 {
-                true => format!("{:.1}% of h2load", 100.0 * ceiling / reference),
-                false => "h2load not run".to_owned(),
-            },
+            of_h2load(ceiling),
             bench::median(&rss).unwrap_or(0.0),
             100.0 * bench::median(&busy).unwrap_or(0.0),
             match bench::median(&purge) {
